@@ -1,0 +1,30 @@
+"""Gymnasium ids of the environments in this package.
+
+Gymnasium 1.x no longer auto-loads plugins: ``import envs`` (done by ``import simworld`` users
+through ``envs``) registers these ids, or use the module-qualified form
+``gymnasium.make("envs:simworld/VoxelWorld-v0")``.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+_VOXEL = "envs.voxel.env:VoxelWorldEnv"
+_VOXEL_VEC = "envs.voxel.vector:VoxelWorldVectorEnv"
+
+#: id -> (kwargs, max_episode_steps)
+VOXEL_IDS: dict[str, tuple[dict, int]] = {
+    "simworld/VoxelWorld-v0": ({"task": "free"}, 1000),
+    "simworld/VoxelNavigate-v0": ({"task": "navigate"}, 600),
+    "simworld/VoxelCollectLog-v0": ({"task": "collect", "task_kwargs": {"block": "log", "count": 4}}, 1000),
+    "simworld/VoxelCollectDirt-v0": ({"task": "collect", "task_kwargs": {"block": "dirt", "count": 8}}, 1000),
+}
+
+
+def register_envs() -> None:
+    """Register every simworld environment id (idempotent)."""
+    for env_id, (kwargs, max_steps) in VOXEL_IDS.items():
+        if env_id in registry:
+            continue
+        register(id=env_id, entry_point=_VOXEL, vector_entry_point=_VOXEL_VEC, kwargs=kwargs,
+                 max_episode_steps=max_steps)

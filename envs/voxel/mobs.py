@@ -1,0 +1,149 @@
+"""Box creatures that wander deterministically from the world seed.
+
+Each mob alternates between idling and walking in a straight line at 1 block/s, turning
+around at water, drops of more than one block and walls it cannot step onto. Its random
+choices come from its own splitmix64 stream, so a mob's path depends only on the seed and on
+the blocks around it, never on the renderer or on other envs of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .blocks import WATER
+
+#: Mob kinds: name, width, height (blocks). Colours live in render.MOB_COLOURS.
+MOB_KINDS = (("pig", 0.9, 0.9), ("zombie", 0.6, 1.95), ("sheep", 0.9, 1.3), ("cow", 0.9, 1.4))
+MOB_SIZES = np.array([[w, h] for _, w, h in MOB_KINDS], np.float64)
+WALK_SPEED = 0.05  # blocks per tick (1 block/s)
+
+# Mob state layout (float64 rows).
+MX, MY, MZ, MHEADING, MKIND, MTIMER, MMOVING = range(7)
+MOB_STATE_SIZE = 7
+
+
+@nb.njit(cache=True)
+def _next(rng, k):
+    """splitmix64 step of stream k; returns a float in [0, 1)."""
+    rng[k] += np.uint64(0x9E3779B97F4A7C15)
+    z = rng[k]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(cache=True)
+def ground_below(blocks, solid_table, x, y, z):
+    """y of the feet of something standing in column (x, z) at or below height y (-1: none)."""
+    X, Y, Z = blocks.shape
+    if x < 0 or z < 0 or x >= X or z >= Z:
+        return -1
+    cy = min(Y - 1, int(math.floor(y)))
+    while cy >= 0:
+        if solid_table[blocks[x, cy, z]] or blocks[x, cy, z] == WATER:
+            return cy + 1
+        cy -= 1
+    return -1
+
+
+@nb.njit(cache=True)
+def mobs_tick(blocks, solid_table, mobs, rng, n_mobs):
+    """Advance every mob one tick in place.
+
+    Args:
+        blocks: uint8 (X, Y, Z).
+        solid_table: bool (NUM_BLOCKS,).
+        mobs: float64 (M, MOB_STATE_SIZE) mob states.
+        rng: uint64 (M,) random streams.
+        n_mobs: number of live rows.
+    """
+    X, Y, Z = blocks.shape
+    for k in range(n_mobs):
+        mobs[k, MTIMER] -= 1
+        if mobs[k, MTIMER] <= 0:
+            if _next(rng, k) < 0.6:
+                mobs[k, MMOVING] = 1.0
+                mobs[k, MHEADING] = 360.0 * _next(rng, k)
+                mobs[k, MTIMER] = 20 + int(60 * _next(rng, k))
+            else:
+                mobs[k, MMOVING] = 0.0
+                mobs[k, MTIMER] = 10 + int(40 * _next(rng, k))
+        if mobs[k, MMOVING] == 0.0:
+            continue
+        h = math.radians(mobs[k, MHEADING])
+        nx = mobs[k, MX] - math.sin(h) * WALK_SPEED
+        nz = mobs[k, MZ] + math.cos(h) * WALK_SPEED
+        half = 0.5 * MOB_SIZES[int(mobs[k, MKIND]), 0]
+        ok = half + 1 <= nx < X - half - 1 and half + 1 <= nz < Z - half - 1
+        new_y = mobs[k, MY]
+        if ok:
+            # the column under the leading edge decides: step up one, walk level, or drop one
+            lx = int(math.floor(nx + math.copysign(half, -math.sin(h))))
+            lz = int(math.floor(nz + math.copysign(half, math.cos(h))))
+            g = ground_below(blocks, solid_table, lx, mobs[k, MY] + 1.0, lz)
+            height = MOB_SIZES[int(mobs[k, MKIND]), 1]
+            if g < 0 or abs(g - mobs[k, MY]) > 1.0 or blocks[lx, max(0, int(g) - 1), lz] == WATER:
+                ok = False
+            else:
+                for cy in range(int(g), int(math.floor(g + height - 1e-6)) + 1):
+                    if cy < Y and solid_table[blocks[lx, cy, lz]]:
+                        ok = False
+                new_y = g
+        if ok:
+            cx = int(math.floor(nx))
+            cz = int(math.floor(nz))
+            g_centre = ground_below(blocks, solid_table, cx, new_y, cz)
+            mobs[k, MX], mobs[k, MZ] = nx, nz
+            mobs[k, MY] = max(new_y, g_centre) if g_centre >= 0 else new_y
+        else:
+            mobs[k, MHEADING] = (mobs[k, MHEADING] + 180.0) % 360.0
+
+
+@nb.njit(cache=True)
+def settle(blocks, solid_table, mobs, n_mobs):
+    """Drop or lift every mob onto the ground under its centre (after the world changed)."""
+    for k in range(n_mobs):
+        g = ground_below(blocks, solid_table, int(math.floor(mobs[k, MX])), mobs[k, MY] + 1.0,
+                         int(math.floor(mobs[k, MZ])))
+        if g >= 0:
+            mobs[k, MY] = g
+
+
+def mob_boxes(mobs: np.ndarray, n_mobs: int, out: np.ndarray) -> None:
+    """Write renderer boxes (min xyz, max xyz, kind, facing quadrant) for the live mobs into ``out``."""
+    m = mobs[:n_mobs]
+    size = MOB_SIZES[m[:, MKIND].astype(np.int64)]
+    half = size[:, 0] / 2
+    out[:n_mobs, 0] = m[:, MX] - half
+    out[:n_mobs, 1] = m[:, MY]
+    out[:n_mobs, 2] = m[:, MZ] - half
+    out[:n_mobs, 3] = m[:, MX] + half
+    out[:n_mobs, 4] = m[:, MY] + size[:, 1]
+    out[:n_mobs, 5] = m[:, MZ] + half
+    out[:n_mobs, 6] = m[:, MKIND]
+    out[:n_mobs, 7] = np.floor(((m[:, MHEADING] + 45.0) % 360.0) / 90.0)
+
+
+def spawn_mobs(blocks: np.ndarray, solid_table: np.ndarray, rng: np.random.Generator, count: int,
+               centre: np.ndarray, radius: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
+    """Place ``count`` mobs on dry ground within ``radius`` of ``centre``.
+
+    Returns:
+        (states float64 (count, MOB_STATE_SIZE), random streams uint64 (count,)).
+    """
+    X, Y, Z = blocks.shape
+    states = np.zeros((count, MOB_STATE_SIZE))
+    for k in range(count):
+        for _ in range(500):
+            x = float(np.clip(centre[0] + rng.uniform(-radius, radius), 3, X - 4))
+            z = float(np.clip(centre[2] + rng.uniform(-radius, radius), 3, Z - 4))
+            g = ground_below(blocks, solid_table, int(x), Y - 1, int(z))
+            if g > 0 and blocks[int(x), g - 1, int(z)] != WATER and g + 2 < Y and not blocks[int(x), g : g + 2, int(z)].any():
+                break
+        states[k] = (math.floor(x) + 0.5, g, math.floor(z) + 0.5, rng.uniform(0, 360), k % len(MOB_KINDS), 0, 0)
+    streams = rng.integers(0, 2**63, size=count, dtype=np.uint64)
+    return states, streams
