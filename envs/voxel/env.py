@@ -30,7 +30,7 @@ from simworld import actions as A
 from .blocks import TEXTURES
 from .config import VoxelWorldConfig
 from .mobs import mob_boxes
-from .render import intrinsics, render_batch
+from .render import TILE_SHIFT, intrinsics, render_batch
 from .tasks import Task, make_task
 from .world import MAX_MOBS, VoxelWorld
 
@@ -81,14 +81,20 @@ class FrameRenderer:
         self.boxes = np.zeros((num_worlds, MAX_MOBS, 8))
         self.n_mobs = np.zeros(num_worlds, np.int64)
         self.tops = np.zeros(num_worlds, np.int32)
+        s = 1 << TILE_SHIFT
+        self.blocks = np.zeros((num_worlds, config.world_size, config.world_height, config.world_size), np.uint8)
+        self.tiles = np.zeros((num_worlds, -(-config.world_size // s), -(-config.world_size // s)), np.int32)
         self.K = intrinsics(W, H, config.fov_y)
 
-    def render(self, blocks: np.ndarray, worlds: list[VoxelWorld], want_gt: bool) -> None:
+    def new_world(self, i: int, seed: int) -> VoxelWorld:
+        """Generate world i of the batch inside the stacked block and tile buffers."""
+        return VoxelWorld(self.config, seed, blocks_out=self.blocks[i], tiles_out=self.tiles[i])
+
+    def render(self, worlds: list[VoxelWorld], want_gt: bool) -> None:
         """Render every world into the buffers.
 
         Args:
-            blocks: uint8 (N, X, Y, Z): the stacked blocks the worlds live in.
-            worlds: the N worlds (cameras, mobs).
+            worlds: the N worlds (made by ``new_world``, so they live in the stacked buffers).
             want_gt: also fill depth and segmentation.
         """
         for i, w in enumerate(worlds):
@@ -97,7 +103,7 @@ class FrameRenderer:
             self.tops[i] = w.top
             mob_boxes(w.mobs, w.n_mobs, self.boxes[i])
         c = self.config
-        render_batch(blocks, self.tops, TEXTURES, self.cams, self.boxes, self.n_mobs, float(c.fov_y),
+        render_batch(self.blocks, self.tops, self.tiles, TEXTURES, self.cams, self.boxes, self.n_mobs, float(c.fov_y),
                      float(c.view_distance), float(c.fog_start), self.rgb, self.depth, self.seg, want_gt)
 
     def info(self, i: int, world: VoxelWorld, keys: frozenset[str]) -> dict[str, Any]:
@@ -157,7 +163,6 @@ class VoxelWorldEnv(gym.Env):
         self.observation_space = spaces.Box(0, 255, (c.height, c.width, 3), np.uint8)
         self.action_space = A.action_space()
         self._renderer = FrameRenderer(c, 1)
-        self._blocks = np.zeros((1, c.world_size, c.world_height, c.world_size), np.uint8)
         self.world: VoxelWorld | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -170,7 +175,7 @@ class VoxelWorldEnv(gym.Env):
         world_seed = options.get("world_seed", self.world_seed)
         if world_seed is None:
             world_seed = int(self.np_random.integers(0, 2**31 - 1))
-        self.world = VoxelWorld(self.config, int(world_seed), blocks_out=self._blocks[0])
+        self.world = self._renderer.new_world(0, int(world_seed))
         scenario: Callable[[VoxelWorld], None] | None = options.get("scenario")
         if scenario is not None:
             scenario(self.world)
@@ -188,7 +193,7 @@ class VoxelWorldEnv(gym.Env):
         return obs, float(reward), bool(terminated), False, info
 
     def _observe(self, extra: dict[str, Any]):
-        self._renderer.render(self._blocks, [self.world], self._want_pixels_gt)
+        self._renderer.render([self.world], self._want_pixels_gt)
         info = {"tick": self.world.tick, **extra}
         if self.ground_truth:
             info.update(self._renderer.info(0, self.world, self.ground_truth))

@@ -51,6 +51,41 @@ def ground_below(blocks, solid_table, x, y, z):
 
 
 @nb.njit(cache=True)
+def footprint_ground(blocks, solid_table, x, y, z, half):
+    """Ground under a mob's whole footprint: the feet y of the highest column it overlaps.
+
+    Args:
+        x, z: centre of the footprint; half: half its width.
+        y: look for ground at or below this height (as ``ground_below``).
+
+    Returns:
+        (feet y, or -1 when some column has no ground; whether some column's ground is water).
+    """
+    best, water = -1, False
+    for cx in range(int(math.floor(x - half + 1e-7)), int(math.floor(x + half - 1e-7)) + 1):
+        for cz in range(int(math.floor(z - half + 1e-7)), int(math.floor(z + half - 1e-7)) + 1):
+            g = ground_below(blocks, solid_table, cx, y, cz)
+            if g < 0:
+                return -1, water
+            if blocks[cx, g - 1, cz] == WATER:
+                water = True
+            best = max(best, g)
+    return best, water
+
+
+@nb.njit(cache=True)
+def _headroom(blocks, solid_table, x, y, z, half, height):
+    """True when the mob's box with feet at y has no solid cell in it."""
+    Y = blocks.shape[1]
+    for cx in range(int(math.floor(x - half + 1e-7)), int(math.floor(x + half - 1e-7)) + 1):
+        for cz in range(int(math.floor(z - half + 1e-7)), int(math.floor(z + half - 1e-7)) + 1):
+            for cy in range(int(math.floor(y)), int(math.floor(y + height - 1e-6)) + 1):
+                if cy < Y and solid_table[blocks[cx, cy, cz]]:
+                    return False
+    return True
+
+
+@nb.njit(cache=True)
 def mobs_tick(blocks, solid_table, mobs, rng, n_mobs):
     """Advance every mob one tick in place.
 
@@ -79,36 +114,26 @@ def mobs_tick(blocks, solid_table, mobs, rng, n_mobs):
         nz = mobs[k, MZ] + math.cos(h) * WALK_SPEED
         half = 0.5 * MOB_SIZES[int(mobs[k, MKIND]), 0]
         ok = half + 1 <= nx < X - half - 1 and half + 1 <= nz < Z - half - 1
-        new_y = mobs[k, MY]
         if ok:
-            # the column under the leading edge decides: step up one, walk level, or drop one
-            lx = int(math.floor(nx + math.copysign(half, -math.sin(h))))
-            lz = int(math.floor(nz + math.copysign(half, math.cos(h))))
-            g = ground_below(blocks, solid_table, lx, mobs[k, MY] + 1.0, lz)
+            # every column under the new footprint counts (not only the leading edge, or a box
+            # walking along a step sinks into it): stand on the highest, step up or drop at most
+            # one block, never onto water, with headroom in every column
+            g, water = footprint_ground(blocks, solid_table, nx, mobs[k, MY] + 1.0, nz, half)
             height = MOB_SIZES[int(mobs[k, MKIND]), 1]
-            if g < 0 or abs(g - mobs[k, MY]) > 1.0 or blocks[lx, max(0, int(g) - 1), lz] == WATER:
+            if g < 0 or water or abs(g - mobs[k, MY]) > 1.0 or not _headroom(blocks, solid_table, nx, g, nz, half, height):
                 ok = False
-            else:
-                for cy in range(int(g), int(math.floor(g + height - 1e-6)) + 1):
-                    if cy < Y and solid_table[blocks[lx, cy, lz]]:
-                        ok = False
-                new_y = g
         if ok:
-            cx = int(math.floor(nx))
-            cz = int(math.floor(nz))
-            g_centre = ground_below(blocks, solid_table, cx, new_y, cz)
-            mobs[k, MX], mobs[k, MZ] = nx, nz
-            mobs[k, MY] = max(new_y, g_centre) if g_centre >= 0 else new_y
+            mobs[k, MX], mobs[k, MZ], mobs[k, MY] = nx, nz, g
         else:
             mobs[k, MHEADING] = (mobs[k, MHEADING] + 180.0) % 360.0
 
 
 @nb.njit(cache=True)
 def settle(blocks, solid_table, mobs, n_mobs):
-    """Drop or lift every mob onto the ground under its centre (after the world changed)."""
+    """Drop or lift every mob onto the ground under its footprint (after the world changed)."""
     for k in range(n_mobs):
-        g = ground_below(blocks, solid_table, int(math.floor(mobs[k, MX])), mobs[k, MY] + 1.0,
-                         int(math.floor(mobs[k, MZ])))
+        half = 0.5 * MOB_SIZES[int(mobs[k, MKIND]), 0]
+        g, _ = footprint_ground(blocks, solid_table, mobs[k, MX], mobs[k, MY] + 1.0, mobs[k, MZ], half)
         if g >= 0:
             mobs[k, MY] = g
 

@@ -34,6 +34,10 @@ AIR_ACCEL = 0.02
 SPRINT_FACTOR = 1.3
 SNEAK_FACTOR = 0.3
 SPRINT_JUMP_BOOST = 0.2
+# Vertical velocity of a player standing still on the ground (gravity, then drag, each tick);
+# Minecraft's resting motionY. A grounded player with exactly 0 would not count as landed on its
+# next tick (landing needs a clipped downward move) and take one tick of air movement.
+RESTING_VY = -GRAVITY * DRAG_Y
 _EPS = 1e-7
 
 # Player state vector layout (float64): position of the feet centre, velocity, orientation, flags.

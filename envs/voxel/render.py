@@ -24,6 +24,8 @@ from .blocks import FACE_BOTTOM, FACE_SIDE, FACE_TOP, TEXTURE_SIZE, WATER
 #: Segmentation ids: 0 sky, 1..255 block ids, ENTITY_SEG_OFFSET + k the k-th entity.
 SKY_SEG = 0
 ENTITY_SEG_OFFSET = 1000
+#: Empty-space skipping works on square column tiles of 2**TILE_SHIFT blocks.
+TILE_SHIFT = 2
 #: Colours (RGB) of mob kinds, indexed by kind id.
 MOB_COLOURS = np.array([[240, 160, 170], [70, 150, 60], [230, 230, 230], [140, 90, 50]], np.float64)
 
@@ -66,6 +68,61 @@ def camera_basis(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     return np.stack([right, -up, fwd], axis=1)
 
 
+def tile_heights(blocks: np.ndarray) -> np.ndarray:
+    """Per 4×4 column tile, one above the highest non-air cell (0 for an empty tile).
+
+    Args:
+        blocks: uint8 (X, Y, Z).
+
+    Returns:
+        int32 (ceil(X/4), ceil(Z/4)).
+    """
+    X, Y, Z = blocks.shape
+    nonair = blocks != 0
+    col = np.where(nonair.any(1), Y - np.argmax(nonair[:, ::-1, :], axis=1), 0)
+    s = 1 << TILE_SHIFT
+    tx, tz = -(-X // s), -(-Z // s)
+    padded = np.zeros((tx * s, tz * s), np.int32)
+    padded[:X, :Z] = col
+    return padded.reshape(tx, s, tz, s).max(axis=(1, 3)).astype(np.int32)
+
+
+@nb.njit(cache=True)
+def _mob_rects(cams, mobs, n_mobs, f, width, height):
+    """Screen rectangle (row min, row max, col min, col max) of every mob's box, for culling rays."""
+    n_worlds, m = mobs.shape[0], mobs.shape[1]
+    rects = np.empty((n_worlds, m, 4), np.int64)
+    for n in range(n_worlds):
+        ox, oy, oz = cams[n, 0], cams[n, 1], cams[n, 2]
+        yaw, pitch = math.radians(cams[n, 3]), math.radians(cams[n, 4])
+        fx, fy, fz = -math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)
+        rx, ry, rz = -math.cos(yaw), 0.0, -math.sin(yaw)
+        ux, uy, uz = ry * fz - rz * fy, rz * fx - rx * fz, rx * fy - ry * fx
+        for k in range(n_mobs[n]):
+            i0, i1, j0, j1 = 1e30, -1e30, 1e30, -1e30
+            visible_all = True
+            for c in range(8):
+                px = mobs[n, k, 3] if c & 1 else mobs[n, k, 0]
+                py = mobs[n, k, 4] if c & 2 else mobs[n, k, 1]
+                pz = mobs[n, k, 5] if c & 4 else mobs[n, k, 2]
+                vx, vy, vz = px - ox, py - oy, pz - oz
+                z = vx * fx + vy * fy + vz * fz
+                if z < 1e-3:
+                    visible_all = False  # a corner behind the camera: do not cull
+                    break
+                col = width / 2 + f * (vx * rx + vy * ry + vz * rz) / z
+                row = height / 2 - f * (vx * ux + vy * uy + vz * uz) / z
+                i0, i1, j0, j1 = min(i0, row), max(i1, row), min(j0, col), max(j1, col)
+            if visible_all:
+                rects[n, k, 0] = int(math.floor(i0)) - 1
+                rects[n, k, 1] = int(math.ceil(i1)) + 1
+                rects[n, k, 2] = int(math.floor(j0)) - 1
+                rects[n, k, 3] = int(math.ceil(j1)) + 1
+            else:
+                rects[n, k, 0], rects[n, k, 1], rects[n, k, 2], rects[n, k, 3] = -(1 << 40), 1 << 40, -(1 << 40), 1 << 40
+    return rects
+
+
 @nb.njit(cache=True, fastmath=False, inline="always")
 def _sky(dy: float, norm: float) -> tuple[float, float, float]:
     s = max(0.0, dy / norm) if norm > 0 else 0.0
@@ -78,10 +135,12 @@ def _sky(dy: float, norm: float) -> tuple[float, float, float]:
 
 
 @nb.njit(cache=True, fastmath=False)
-def _mob_hit(mobs, n_mobs, ox, oy, oz, dx, dy, dz):
+def _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz):
     """Nearest ray-box hit among the mobs (slab test). Returns (t, mob index, axis, sign)."""
     best_t, best_k, best_axis, best_sign = 1e30, -1, 0, 0
     for k in range(n_mobs):
+        if pi < rects[k, 0] or pi > rects[k, 1] or pj < rects[k, 2] or pj > rects[k, 3]:
+            continue  # the mob's screen rectangle does not cover this pixel
         tmin, tmax, axis, sign = 0.0, 1e30, -1, 0
         inside = True
         for a in range(3):
@@ -139,7 +198,7 @@ def _mob_colour(mobs, k, axis, sign, px, py, pz):
 
 
 @nb.njit(cache=True, fastmath=False)
-def _trace(blocks, top, textures, mobs, n_mobs, ox, oy, oz, dx, dy, dz, max_t):
+def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz, max_t):
     """Trace one ray. Returns (r, g, b, planar depth, segmentation id); depth inf for sky."""
     nx, nz = blocks.shape[0], blocks.shape[2]
     ix, iy, iz = int(math.floor(ox)), int(math.floor(oy)), int(math.floor(oz))
@@ -147,14 +206,16 @@ def _trace(blocks, top, textures, mobs, n_mobs, ox, oy, oz, dx, dy, dz, max_t):
     sy = 1 if dy > 0 else -1
     sz = 1 if dz > 0 else -1
     inf = 1e30
-    tdx = abs(1.0 / dx) if dx != 0 else inf
-    tdy = abs(1.0 / dy) if dy != 0 else inf
-    tdz = abs(1.0 / dz) if dz != 0 else inf
-    tmx = ((ix + 1 - ox) / dx if dx > 0 else (ox - ix) / -dx) if dx != 0 else inf
-    tmy = ((iy + 1 - oy) / dy if dy > 0 else (oy - iy) / -dy) if dy != 0 else inf
-    tmz = ((iz + 1 - oz) / dz if dz > 0 else (oz - iz) / -dz) if dz != 0 else inf
+    # one division per axis: every boundary crossing below is a multiply by these
+    idx = 1.0 / dx if dx != 0 else inf
+    idy = 1.0 / dy if dy != 0 else inf
+    idz = 1.0 / dz if dz != 0 else inf
+    tdx, tdy, tdz = abs(idx), abs(idy), abs(idz)
+    tmx = ((ix + 1 - ox) * idx if dx > 0 else (ox - ix) * -idx) if dx != 0 else inf
+    tmy = ((iy + 1 - oy) * idy if dy > 0 else (oy - iy) * -idy) if dy != 0 else inf
+    tmz = ((iz + 1 - oz) * idz if dz > 0 else (oz - iz) * -idz) if dz != 0 else inf
     norm = math.sqrt(dx * dx + dy * dy + dz * dz)
-    t_mob, k_mob, axis_mob, sign_mob = _mob_hit(mobs, n_mobs, ox, oy, oz, dx, dy, dz)
+    t_mob, k_mob, axis_mob, sign_mob = _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz)
     t, axis = 0.0, -1
     # water seen on the way: where it starts and which face it was entered by
     t_water, axis_water, water_r, water_g, water_b = -1.0, -1, 0.0, 0.0, 0.0
@@ -167,6 +228,29 @@ def _trace(blocks, top, textures, mobs, n_mobs, ox, oy, oz, dx, dy, dz, max_t):
         if iy >= top:
             if dy >= 0:
                 break  # above every column and rising: only sky ahead (mobs are tested apart)
+        elif iy >= tiles[ix >> TILE_SHIFT, iz >> TILE_SHIFT]:
+            # Empty-space skipping: every cell of this 4×4 column tile is air from here up. If the
+            # ray is still above the tile's top where it leaves the tile, jump to that exit.
+            tile_h = tiles[ix >> TILE_SHIFT, iz >> TILE_SHIFT]
+            tex = ((((ix >> TILE_SHIFT) + (1 if dx > 0 else 0)) << TILE_SHIFT) - ox) * idx if dx != 0 else inf
+            tez = ((((iz >> TILE_SHIFT) + (1 if dz > 0 else 0)) << TILE_SHIFT) - oz) * idz if dz != 0 else inf
+            te = min(tex, tez)
+            if te < inf and oy + te * dy >= tile_h:
+                if te >= max_t:
+                    break
+                t = te
+                py = oy + t * dy
+                if tex <= tez:
+                    axis, ix = 0, (((ix >> TILE_SHIFT) + (1 if dx > 0 else 0)) << TILE_SHIFT) - (0 if dx > 0 else 1)
+                    iz = int(math.floor(oz + t * dz))
+                else:
+                    axis, iz = 2, (((iz >> TILE_SHIFT) + (1 if dz > 0 else 0)) << TILE_SHIFT) - (0 if dz > 0 else 1)
+                    ix = int(math.floor(ox + t * dx))
+                iy = int(math.floor(py))
+                tmx = ((ix + (1 if dx > 0 else 0)) - ox) * idx if dx != 0 else inf
+                tmy = ((iy + (1 if dy > 0 else 0)) - oy) * idy if dy != 0 else inf
+                tmz = ((iz + (1 if dz > 0 else 0)) - oz) * idz if dz != 0 else inf
+                continue
         elif axis >= 0:
             blk = blocks[ix, iy, iz]
             if blk != 0:
@@ -215,13 +299,15 @@ def _trace(blocks, top, textures, mobs, n_mobs, ox, oy, oz, dx, dy, dz, max_t):
 
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
-def render_batch(blocks, tops, textures, cams, mobs, n_mobs, fov_y_deg, view_distance, fog_start,
+def render_batch(blocks, tops, tiles, textures, cams, mobs, n_mobs, fov_y_deg, view_distance, fog_start,
                  out_rgb, out_depth, out_seg, want_gt):
     """Render a batch of first-person views.
 
     Args:
         blocks: uint8 (N, X, Y, Z) block ids per world.
         tops: int32 (N,) one above the highest non-air cell of each world.
+        tiles: int32 (N, ceil(X/4), ceil(Z/4)) one above the highest non-air cell of each 4×4
+            column tile (``tile_heights``), for empty-space skipping.
         textures: uint8 (NUM_BLOCKS, 3, 16, 16, 4) atlas from ``blocks.make_textures``.
         cams: float64 (N, 5) eye x, y, z, yaw, pitch (degrees).
         mobs: float64 (N, M, 8) entity boxes: min xyz, max xyz, kind, facing quadrant.
@@ -236,6 +322,7 @@ def render_batch(blocks, tops, textures, cams, mobs, n_mobs, fov_y_deg, view_dis
     """
     n_worlds, height, width = out_rgb.shape[0], out_rgb.shape[1], out_rgb.shape[2]
     f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2)
+    rects = _mob_rects(cams, mobs, n_mobs, f, width, height)
     for row in nb.prange(n_worlds * height):
         n, i = row // height, row % height
         ox, oy, oz = cams[n, 0], cams[n, 1], cams[n, 2]
@@ -244,12 +331,16 @@ def render_batch(blocks, tops, textures, cams, mobs, n_mobs, fov_y_deg, view_dis
         rx, ry, rz = -math.cos(yaw), 0.0, -math.sin(yaw)
         ux, uy, uz = ry * fz - rz * fy, rz * fx - rx * fz, rx * fy - ry * fx
         yc = (i + 0.5 - height / 2) / f
+        # views taken once per row: a view per pixel costs a reference-count round trip
+        blocks_n, tiles_n, mobs_n, rects_n = blocks[n], tiles[n], mobs[n], rects[n]
+        top_n, n_mobs_n = tops[n], n_mobs[n]
         for j in range(width):
             xc = (j + 0.5 - width / 2) / f
             dx, dy, dz = fx + xc * rx - yc * ux, fy + xc * ry - yc * uy, fz + xc * rz - yc * uz
             norm0 = math.sqrt(dx * dx + dy * dy + dz * dz)
             r, g, b, depth, seg, hit, norm = _trace(
-                blocks[n], tops[n], textures, mobs[n], n_mobs[n], ox, oy, oz, dx, dy, dz, view_distance / norm0
+                blocks_n, top_n, tiles_n, textures, mobs_n, n_mobs_n, rects_n, i, j, ox, oy, oz, dx, dy, dz,
+                view_distance / norm0,
             )
             sr, sg, sb = _sky(dy, norm)
             if hit:

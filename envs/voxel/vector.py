@@ -79,7 +79,6 @@ class VoxelWorldVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._renderer = FrameRenderer(c, num_envs)
-        self._blocks = np.zeros((num_envs, c.world_size, c.world_height, c.world_size), np.uint8)
         self.worlds: list[VoxelWorld | None] = [None] * num_envs
         self._rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self._elapsed = np.zeros(num_envs, np.int64)
@@ -91,7 +90,7 @@ class VoxelWorldVectorEnv(VectorEnv):
         world_seed = options.get("world_seed", self.world_seed)
         if world_seed is None:
             world_seed = int(self._rngs[i].integers(0, 2**31 - 1))
-        world = VoxelWorld(self.config, int(world_seed), blocks_out=self._blocks[i])
+        world = self._renderer.new_world(i, int(world_seed))
         scenario = options.get("scenario")
         if scenario is not None:
             scenario(world)
@@ -128,7 +127,7 @@ class VoxelWorldVectorEnv(VectorEnv):
         for i in range(self.num_envs):
             if self.worlds[i] is None:
                 raise ValueError(f"env {i} has never been reset; include it in reset_mask")
-        self._renderer.render(self._blocks, self.worlds, self._want_pixels_gt)
+        self._renderer.render(self.worlds, self._want_pixels_gt)
         for i, extra in extras.items():
             infos = self._add_info(infos, self._info(i, extra), i)
         return self._renderer.rgb.copy(), infos
@@ -138,6 +137,17 @@ class VoxelWorldVectorEnv(VectorEnv):
         if self.ground_truth:
             info.update(self._renderer.info(i, self.worlds[i], self.ground_truth))
         return info
+
+    def _infos(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
+        """Batched infos: the tick as one array, task and ground-truth entries per env."""
+        infos: dict[str, Any] = {"tick": np.array([w.tick for w in self.worlds], np.int64),
+                                 "_tick": np.ones(self.num_envs, np.bool_)}
+        for i, extra in enumerate(extras):
+            if self.ground_truth:
+                extra = {**extra, **self._renderer.info(i, self.worlds[i], self.ground_truth)}
+            if extra:
+                infos = self._add_info(infos, extra, i)
+        return infos
 
     def step(self, actions: dict[str, Any]):
         """Step every env with a batched canonical action (dict of arrays with leading dim N)."""
@@ -161,14 +171,12 @@ class VoxelWorldVectorEnv(VectorEnv):
             rewards[i], terminated[i], extras[i] = self.tasks[i].score(self.worlds[i], events)
             self._elapsed[i] += 1
             truncated[i] = self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps
-        self._renderer.render(self._blocks, self.worlds, self._want_pixels_gt)
+        self._renderer.render(self.worlds, self._want_pixels_gt)
         done = terminated | truncated
         infos: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._needs_reset = done
-            for i in range(n):
-                infos = self._add_info(infos, self._info(i, extras[i]), i)
-            return self._renderer.rgb.copy(), rewards, terminated, truncated, infos
+            return self._renderer.rgb.copy(), rewards, terminated, truncated, self._infos(extras)
         # SAME_STEP: keep the ended episodes' last frame and info, reset them, render again
         obs = self._renderer.rgb.copy()
         final_obs = np.full(n, None, dtype=object)
@@ -178,13 +186,11 @@ class VoxelWorldVectorEnv(VectorEnv):
             final_info = self._add_info(final_info, self._info(i, extras[i]), i)
             extras[i] = self._reset_one(i, None, {})
         if done.any():
-            self._renderer.render(self._blocks, self.worlds, self._want_pixels_gt)
+            self._renderer.render(self.worlds, self._want_pixels_gt)
             obs = self._renderer.rgb.copy()
             infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
             infos["final_info"], infos["_final_info"] = final_info, done.copy()
-        for i in range(n):
-            infos = self._add_info(infos, self._info(i, extras[i]), i)
-        return obs, rewards, terminated, truncated, infos
+        return obs, rewards, terminated, truncated, {**infos, **self._infos(extras)}
 
     def render(self) -> np.ndarray | None:
         """The N current frames, uint8 (N, H, W, 3), when render_mode is "rgb_array"."""

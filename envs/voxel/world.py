@@ -18,6 +18,7 @@ from . import physics as P
 from .blocks import BLOCK_IDS, BLOCKS, GRAVITY, NUM_BLOCKS, SOLID, WATER, block_id
 from .config import VoxelWorldConfig
 from .mobs import MOB_KINDS, MOB_STATE_SIZE, MX, MY, MZ, MHEADING, MKIND, MMOVING, MTIMER, mob_boxes, mobs_tick, settle, spawn_mobs
+from .render import TILE_SHIFT, tile_heights
 from .terrain import Landmark, generate
 
 #: Blocks in hotbar slots 1..9 (creative: unlimited).
@@ -60,9 +61,11 @@ class VoxelWorld:
         seed: world seed (terrain, spawn, mobs).
         blocks_out: optional uint8 (X, Y, Z) array to hold the blocks (a vector env passes views of
             one stacked array so that one renderer call sees every world).
+        tiles_out: optional int32 array to hold the tile heights (``render.tile_heights``), likewise.
     """
 
-    def __init__(self, config: VoxelWorldConfig, seed: int, blocks_out: np.ndarray | None = None) -> None:
+    def __init__(self, config: VoxelWorldConfig, seed: int, blocks_out: np.ndarray | None = None,
+                 tiles_out: np.ndarray | None = None) -> None:
         self.config = config
         self.seed = int(seed)
         terrain = generate(config, self.seed)
@@ -70,6 +73,11 @@ class VoxelWorld:
             blocks_out = np.empty_like(terrain.blocks)
         blocks_out[...] = terrain.blocks
         self.blocks = blocks_out
+        tiles = tile_heights(self.blocks)
+        if tiles_out is None:
+            tiles_out = np.empty_like(tiles)
+        tiles_out[...] = tiles
+        self.tiles = tiles_out
         self.landmarks: list[Landmark] = terrain.landmarks
         self.top = int(terrain.heights.max()) + 1
         rng = np.random.default_rng([self.seed, 0xA11CE])
@@ -77,6 +85,7 @@ class VoxelWorld:
         self.player[P.PX : P.PZ + 1] = terrain.spawn
         self.player[P.YAW] = float(rng.integers(0, 8)) * 45.0
         self.player[P.ON_GROUND] = 1.0
+        self.player[P.VY] = P.RESTING_VY
         self.mobs = np.zeros((MAX_MOBS, MOB_STATE_SIZE))
         self.mob_rng = np.zeros(MAX_MOBS, np.uint64)
         n = config.num_mobs
@@ -117,6 +126,9 @@ class VoxelWorld:
 
     def _interact(self, attack: bool, use: bool) -> None:
         self._use_cooldown = max(0, self._use_cooldown - 1)
+        if not attack and not use:
+            self._break_cell = None
+            return
         target = self.target()
         if attack and target is not None:
             cell = target[0]
@@ -159,6 +171,7 @@ class VoxelWorld:
         old = int(self.blocks[cell])
         self.blocks[cell] = new
         self.top = max(self.top, cell[1] + 1 if new else self.top)
+        self._update_tile(cell)
         self.events.append(BlockEvent(self.tick, kind, tuple(int(c) for c in cell), BLOCKS[old].name, BLOCKS[new].name))
         x, y, z = cell
         for c in ((x, y, z), (x, y + 1, z)):
@@ -166,6 +179,12 @@ class VoxelWorld:
                 self._pending.add(c)
         if kind in ("break", "set") and new == 0:
             settle(self.blocks, SOLID, self.mobs, self.n_mobs)
+
+    def _update_tile(self, cell: tuple[int, int, int]) -> None:
+        """Keep the renderer's tile heights exact after a cell changed."""
+        tx, tz = cell[0] >> TILE_SHIFT, cell[2] >> TILE_SHIFT
+        s = 1 << TILE_SHIFT
+        self.tiles[tx, tz] = tile_heights(self.blocks[tx * s : (tx + 1) * s, :, tz * s : (tz + 1) * s])[0, 0]
 
     def _fall(self) -> None:
         """Drop unsupported sand and gravel one cell (every FALL_INTERVAL_TICKS ticks)."""
@@ -265,6 +284,8 @@ class VoxelWorld:
         lo, hi = self.player_box()
         lo[1] -= 0.01
         self.player[P.ON_GROUND] = 1.0 if P.box_hits_solid(self.blocks, SOLID, lo, np.array([hi[0], lo[1] + 0.01, hi[2]])) else 0.0
+        if self.player[P.ON_GROUND]:
+            self.player[P.VY] = P.RESTING_VY  # at rest on the ground, as after any tick of standing
 
     def spawn_mob(self, kind: str, position: tuple[float, float, float], heading: float = 0.0,
                   wander: bool = True) -> int:
