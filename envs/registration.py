@@ -26,5 +26,10 @@ def register_envs() -> None:
     for env_id, (kwargs, max_steps) in VOXEL_IDS.items():
         if env_id in registry:
             continue
-        register(id=env_id, entry_point=_VOXEL, vector_entry_point=_VOXEL_VEC, kwargs=kwargs,
-                 max_episode_steps=max_steps)
+        register(
+            id=env_id,
+            entry_point=_VOXEL,
+            vector_entry_point=_VOXEL_VEC,
+            kwargs=kwargs,
+            max_episode_steps=max_steps,
+        )

@@ -43,7 +43,9 @@ class Trajectory:
         return len(self.actions)
 
 
-def record_scripted(env: gym.Env, policy: Any, steps: int, seed: int, progress: str | None = None) -> Trajectory:
+def record_scripted(
+    env: gym.Env, policy: Any, steps: int, seed: int, progress: str | None = None
+) -> Trajectory:
     """Run a scripted voxel policy (``envs.voxel.policies``) for ``steps`` steps from ``reset(seed=seed)``.
 
     Stops early when the episode terminates or is truncated.
@@ -79,8 +81,13 @@ def record_scripted(env: gym.Env, policy: Any, steps: int, seed: int, progress: 
             break
     seconds = time.perf_counter() - t0
     return Trajectory(
-        frames=np.stack(frames), actions=np.stack(actions).astype(np.float32),
-        rewards=np.asarray(rewards, np.float32), terminated=np.asarray(terms), truncated=np.asarray(truncs),
-        poses=np.stack(poses) if poses else np.zeros((0, 5)), events=np.asarray(events, np.int64),
-        seconds=seconds, reset_info=reset_info,
+        frames=np.stack(frames),
+        actions=np.stack(actions).astype(np.float32),
+        rewards=np.asarray(rewards, np.float32),
+        terminated=np.asarray(terms),
+        truncated=np.asarray(truncs),
+        poses=np.stack(poses) if poses else np.zeros((0, 5)),
+        events=np.asarray(events, np.int64),
+        seconds=seconds,
+        reset_info=reset_info,
     )

@@ -26,7 +26,9 @@ def _prepare(frames: Sequence[np.ndarray] | np.ndarray, scale: int) -> np.ndarra
     return video
 
 
-def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: float = 20.0, scale: int = 1) -> Path:
+def write_video(
+    path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: float = 20.0, scale: int = 1
+) -> Path:
     """Write frames to an .mp4 (H.264, yuv420p) or an animated .gif; the file appears only when complete.
 
     Args:
@@ -55,8 +57,15 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps
             # yuv420p needs even sides: pad by edge replication rather than resample
             h, w = video.shape[1:3]
             video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-            iio.imwrite(tmp, video, extension=".mp4", plugin="pyav", codec="libx264", fps=fps,
-                        out_pixel_format="yuv420p")
+            iio.imwrite(
+                tmp,
+                video,
+                extension=".mp4",
+                plugin="pyav",
+                codec="libx264",
+                fps=fps,
+                out_pixel_format="yuv420p",
+            )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
         os.replace(tmp, path)
     finally:

@@ -1,0 +1,14 @@
+"""envs: Gymnasium environments for simworld.
+
+Games the world model learns from: ``simworld/VoxelWorld-v0`` and its task variants (the built-in
+Minecraft-style voxel world, ``envs.voxel``); later the learned world model wrapped as an env. Each
+environment follows the Gymnasium API exactly (spaces, ``reset(seed=...)``, autoreset for
+vector envs) and is checked with ``gymnasium.utils.env_checker.check_env``.
+
+Gymnasium 1.x does not auto-load plugins: users ``import envs`` (or use the ``"envs:<id>"``
+form) before ``gymnasium.make``. Registration therefore happens at import, below.
+"""
+
+from .registration import register_envs
+
+register_envs()
