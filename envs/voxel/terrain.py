@@ -10,6 +10,7 @@ from .blocks import BLOCK_IDS, LANDMARK_BLOCKS
 from .config import VoxelWorldConfig
 
 _B = BLOCK_IDS
+_LANDMARK_IDS = [BLOCK_IDS[name] for name in LANDMARK_BLOCKS]
 
 
 @dataclass
@@ -136,6 +137,18 @@ def _hut(blocks: np.ndarray, heights: np.ndarray, x: int, z: int) -> None:
                     blocks[cell] = 0
 
 
+def _site(rng: np.random.Generator, size: int, margin: int, near_centre: bool, radius: int) -> tuple[int, int]:
+    """A random column, optionally within ``radius`` of the world centre but at least 6 blocks from it."""
+    if near_centre:
+        c = size // 2
+        while True:
+            dx, dz = rng.integers(-radius, radius + 1, size=2)
+            if max(abs(dx), abs(dz)) >= 6:
+                return int(np.clip(c + dx, margin, size - margin - 1)), int(np.clip(c + dz, margin, size - margin - 1))
+    x, z = rng.integers(margin, size - margin, size=2)
+    return int(x), int(z)
+
+
 def generate(config: VoxelWorldConfig, seed: int) -> Terrain:
     """Generate a world from a seed; the same (config, seed) always gives the same world.
 
@@ -171,15 +184,16 @@ def generate(config: VoxelWorldConfig, seed: int) -> Terrain:
     margin = 4
     landmarks = []
     for k in range(config.num_landmarks):
-        for _ in range(200):
-            x, z = rng.integers(margin, S - margin, size=2)
+        for attempt in range(400):
+            # the first landmark and hut go near the centre (the spawn) so that they are in sight
+            x, z = _site(rng, S, margin, near_centre=(k == 0 and attempt < 200), radius=14)
             if _flat_site(heights, water, x, z, 2):
                 landmarks.append(_landmark(blocks, heights, LANDMARK_BLOCKS[k % 4], x, z, k % 3))
                 break
-    for _ in range(config.num_huts):
-        for _ in range(200):
-            x, z = rng.integers(margin + 2, S - margin - 2, size=2)
-            if _flat_site(heights, water, x, z, 3) and not (blocks[x - 3 : x + 4, :, z - 3 : z + 4] > 10).any():
+    for k in range(config.num_huts):
+        for attempt in range(400):
+            x, z = _site(rng, S, margin + 2, near_centre=(k == 0 and attempt < 200), radius=20)
+            if _flat_site(heights, water, x, z, 3) and not np.isin(blocks[x - 3 : x + 4, :, z - 3 : z + 4], _LANDMARK_IDS).any():
                 _hut(blocks, heights, x, z)
                 break
     grass = np.argwhere(blocks[xs, heights, zs] == _B["grass"])

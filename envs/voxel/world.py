@@ -17,7 +17,21 @@ from simworld import actions as A
 from . import physics as P
 from .blocks import BLOCK_IDS, BLOCKS, GRAVITY, NUM_BLOCKS, SOLID, WATER, block_id
 from .config import VoxelWorldConfig
-from .mobs import MOB_KINDS, MOB_STATE_SIZE, MX, MY, MZ, MHEADING, MKIND, MMOVING, MTIMER, mob_boxes, mobs_tick, settle, spawn_mobs
+from .mobs import (
+    MHEADING,
+    MKIND,
+    MMOVING,
+    MOB_KINDS,
+    MOB_STATE_SIZE,
+    MTIMER,
+    MX,
+    MY,
+    MZ,
+    mob_boxes,
+    mobs_tick,
+    settle,
+    spawn_mobs,
+)
 from .render import TILE_SHIFT, tile_heights
 from .terrain import Landmark, generate
 
