@@ -120,7 +120,9 @@ def mobs_tick(blocks, solid_table, mobs, rng, n_mobs):
             # one block, never onto water, with headroom in every column
             g, water = footprint_ground(blocks, solid_table, nx, mobs[k, MY] + 1.0, nz, half)
             height = MOB_SIZES[int(mobs[k, MKIND]), 1]
-            if g < 0 or water or abs(g - mobs[k, MY]) > 1.0 or not _headroom(blocks, solid_table, nx, g, nz, half, height):
+            if g < 0 or water or abs(g - mobs[k, MY]) > 1.0:
+                ok = False
+            elif not _headroom(blocks, solid_table, nx, g, nz, half, height):
                 ok = False
         if ok:
             mobs[k, MX], mobs[k, MZ], mobs[k, MY] = nx, nz, g

@@ -235,7 +235,9 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
             tex = ((((ix >> TILE_SHIFT) + (1 if dx > 0 else 0)) << TILE_SHIFT) - ox) * idx if dx != 0 else inf
             tez = ((((iz >> TILE_SHIFT) + (1 if dz > 0 else 0)) << TILE_SHIFT) - oz) * idz if dz != 0 else inf
             te = min(tex, tez)
-            if te < inf and oy + te * dy >= tile_h:
+            # te > t: where the ray grazes a tile corner, rounding can put the exit at or behind t
+            # (jumping there would bounce between two tiles forever); take a plain DDA step instead
+            if te < inf and te > t and oy + te * dy >= tile_h:
                 if te >= max_t:
                     break
                 t = te

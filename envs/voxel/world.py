@@ -213,7 +213,10 @@ class VoxelWorld:
                 continue
             below = (x, y - 1, z)
             in_player = lo[0] < x + 1 and x < hi[0] and lo[1] < y and y - 1 < hi[1] and lo[2] < z + 1 and z < hi[2]
-            if SOLID[self.blocks[below]] or in_player:
+            if SOLID[self.blocks[below]]:
+                continue
+            if in_player:
+                self._pending.add(cell)  # held up by the player: falls once the player moves away
                 continue
             self._set(cell, 0, "fall")
             self._set(below, blk, "land")
