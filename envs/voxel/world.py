@@ -264,11 +264,35 @@ class VoxelWorld:
         self._set((int(x), int(y), int(z)), block_id(name), "set")
 
     def fill(self, lo: tuple[int, int, int], hi: tuple[int, int, int], name: str) -> None:
-        """Fill the inclusive box of cells [lo, hi] with a block."""
-        for x in range(lo[0], hi[0] + 1):
-            for y in range(lo[1], hi[1] + 1):
-                for z in range(lo[2], hi[2] + 1):
-                    self.set_block(x, y, z, name)
+        """Fill the inclusive box of cells [lo, hi] with a block ("air" clears it), in one write.
+
+        Emits a "set" event per changed cell, as ``set_block`` does.
+
+        Raises:
+            ValueError: unknown block name, or a box that is empty or leaves the world.
+        """
+        new = block_id(name)
+        X, Y, Z = self.blocks.shape
+        lo, hi = tuple(int(v) for v in lo), tuple(int(v) for v in hi)
+        if not all(0 <= a <= b < n for a, b, n in zip(lo, hi, (X, Y, Z))):
+            raise ValueError(f"box {lo}..{hi} must satisfy 0 <= lo <= hi < {(X, Y, Z)} on every axis")
+        box = (slice(lo[0], hi[0] + 1), slice(lo[1], hi[1] + 1), slice(lo[2], hi[2] + 1))
+        region = self.blocks[box]
+        for off in np.argwhere(region != new):
+            cell = (lo[0] + int(off[0]), lo[1] + int(off[1]), lo[2] + int(off[2]))
+            self.events.append(BlockEvent(self.tick, "set", cell, BLOCKS[region[tuple(off)]].name, name))
+        region[...] = new
+        if new:
+            self.top = max(self.top, hi[1] + 1)
+        s = 1 << TILE_SHIFT
+        t0, t1 = (lo[0] >> TILE_SHIFT, lo[2] >> TILE_SHIFT), (hi[0] >> TILE_SHIFT, hi[2] >> TILE_SHIFT)
+        self.tiles[t0[0] : t1[0] + 1, t0[1] : t1[1] + 1] = tile_heights(
+            self.blocks[t0[0] * s : (t1[0] + 1) * s, :, t0[1] * s : (t1[1] + 1) * s])
+        above = (box[0], slice(lo[1], min(Y, hi[1] + 2)), box[2])
+        for off in np.argwhere(GRAVITY[self.blocks[above]]):
+            self._pending.add((lo[0] + int(off[0]), lo[1] + int(off[1]), lo[2] + int(off[2])))
+        if new == 0:
+            settle(self.blocks, SOLID, self.mobs, self.n_mobs)
 
     def ground(self, x: int, z: int) -> int:
         """y where something standing on column (x, z) has its feet."""

@@ -39,16 +39,10 @@ def flatten(world: VoxelWorld, floor_y: int = FLOOR_Y, block: str = "stone") -> 
     """Scenario: a flat floor of ``block`` at ``floor_y``, air above, no mobs, player centred.
 
     The player stands at the centre of the world on the floor, facing +z (yaw 0), level (pitch 0).
-    Only cells that differ are set (``set_block`` is per cell, and a full ``fill`` of the world
-    would dominate the test time); the result is the same as filling the floor layer and clearing
-    everything above it.
     """
-    S = world.blocks.shape[0]
-    above = world.blocks[:, floor_y + 1 :, :]
-    for x, y, z in np.argwhere(above != 0):
-        world.set_block(int(x), int(y) + floor_y + 1, int(z), "air")
-    for x, z in np.argwhere(world.blocks[:, floor_y, :] != BLOCK_IDS[block]):
-        world.set_block(int(x), floor_y, int(z), block)
+    S, Y = world.blocks.shape[:2]
+    world.fill((0, floor_y + 1, 0), (S - 1, Y - 1, S - 1), "air")
+    world.fill((0, floor_y, 0), (S - 1, floor_y, S - 1), block)
     assert not world.blocks[:, floor_y + 1 :, :].any()
     assert np.all(world.blocks[:, floor_y, :] == BLOCK_IDS[block])
     world.clear_mobs()
