@@ -34,7 +34,16 @@ from .render import TILE_SHIFT, intrinsics, render_batch
 from .tasks import Task, make_task
 from .world import MAX_MOBS, VoxelWorld
 
-GROUND_TRUTH_KEYS = ("pose", "intrinsics", "depth", "segmentation", "entities", "events", "inventory", "target")
+GROUND_TRUTH_KEYS = (
+    "pose",
+    "intrinsics",
+    "depth",
+    "segmentation",
+    "entities",
+    "events",
+    "inventory",
+    "target",
+)
 
 
 def parse_ground_truth(ground_truth: str | Iterable[str] | None) -> frozenset[str]:
@@ -50,7 +59,9 @@ def parse_ground_truth(ground_truth: str | Iterable[str] | None) -> frozenset[st
     keys = frozenset(ground_truth)
     unknown = sorted(keys - set(GROUND_TRUTH_KEYS))
     if unknown:
-        raise ValueError(f"unknown ground_truth keys {unknown}; valid: 'all' or any of {list(GROUND_TRUTH_KEYS)}")
+        raise ValueError(
+            f"unknown ground_truth keys {unknown}; valid: 'all' or any of {list(GROUND_TRUTH_KEYS)}"
+        )
     return keys
 
 
@@ -82,7 +93,9 @@ class FrameRenderer:
         self.n_mobs = np.zeros(num_worlds, np.int64)
         self.tops = np.zeros(num_worlds, np.int32)
         s = 1 << TILE_SHIFT
-        self.blocks = np.zeros((num_worlds, config.world_size, config.world_height, config.world_size), np.uint8)
+        self.blocks = np.zeros(
+            (num_worlds, config.world_size, config.world_height, config.world_size), np.uint8
+        )
         self.tiles = np.zeros((num_worlds, -(-config.world_size // s), -(-config.world_size // s)), np.int32)
         self.K = intrinsics(W, H, config.fov_y)
 
@@ -103,8 +116,22 @@ class FrameRenderer:
             self.tops[i] = w.top
             mob_boxes(w.mobs, w.n_mobs, self.boxes[i])
         c = self.config
-        render_batch(self.blocks, self.tops, self.tiles, TEXTURES, self.cams, self.boxes, self.n_mobs, float(c.fov_y),
-                     float(c.view_distance), float(c.fog_start), self.rgb, self.depth, self.seg, want_gt)
+        render_batch(
+            self.blocks,
+            self.tops,
+            self.tiles,
+            TEXTURES,
+            self.cams,
+            self.boxes,
+            self.n_mobs,
+            float(c.fov_y),
+            float(c.view_distance),
+            float(c.fog_start),
+            self.rgb,
+            self.depth,
+            self.seg,
+            want_gt,
+        )
 
     def info(self, i: int, world: VoxelWorld, keys: frozenset[str]) -> dict[str, Any]:
         """Ground-truth info of world i for the requested keys (after ``render``)."""
@@ -148,11 +175,19 @@ class VoxelWorldEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, render_mode: str | None = None, task: str | Task | None = "free",
-                 task_kwargs: dict | None = None, ground_truth: str | Iterable[str] | None = None,
-                 world_seed: int | None = None, **world_kwargs: Any) -> None:
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        task: str | Task | None = "free",
+        task_kwargs: dict | None = None,
+        ground_truth: str | Iterable[str] | None = None,
+        world_seed: int | None = None,
+        **world_kwargs: Any,
+    ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be one of {[None, *self.metadata['render_modes']]}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be one of {[None, *self.metadata['render_modes']]}, got {render_mode!r}"
+            )
         self.config = make_config(world_kwargs)
         self.render_mode = render_mode
         self.task = make_task(task, **(task_kwargs or {}))

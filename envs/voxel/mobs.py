@@ -155,8 +155,14 @@ def mob_boxes(mobs: np.ndarray, n_mobs: int, out: np.ndarray) -> None:
     out[:n_mobs, 7] = np.floor(((m[:, MHEADING] + 45.0) % 360.0) / 90.0)
 
 
-def spawn_mobs(blocks: np.ndarray, solid_table: np.ndarray, rng: np.random.Generator, count: int,
-               centre: np.ndarray, radius: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
+def spawn_mobs(
+    blocks: np.ndarray,
+    solid_table: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    centre: np.ndarray,
+    radius: float = 16.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Place ``count`` mobs on dry ground within ``radius`` of ``centre``.
 
     Returns:
@@ -169,8 +175,21 @@ def spawn_mobs(blocks: np.ndarray, solid_table: np.ndarray, rng: np.random.Gener
             x = float(np.clip(centre[0] + rng.uniform(-radius, radius), 3, X - 4))
             z = float(np.clip(centre[2] + rng.uniform(-radius, radius), 3, Z - 4))
             g = ground_below(blocks, solid_table, int(x), Y - 1, int(z))
-            if g > 0 and blocks[int(x), g - 1, int(z)] != WATER and g + 2 < Y and not blocks[int(x), g : g + 2, int(z)].any():
+            if (
+                g > 0
+                and blocks[int(x), g - 1, int(z)] != WATER
+                and g + 2 < Y
+                and not blocks[int(x), g : g + 2, int(z)].any()
+            ):
                 break
-        states[k] = (math.floor(x) + 0.5, g, math.floor(z) + 0.5, rng.uniform(0, 360), k % len(MOB_KINDS), 0, 0)
+        states[k] = (
+            math.floor(x) + 0.5,
+            g,
+            math.floor(z) + 0.5,
+            rng.uniform(0, 360),
+            k % len(MOB_KINDS),
+            0,
+            0,
+        )
     streams = rng.integers(0, 2**63, size=count, dtype=np.uint64)
     return states, streams

@@ -96,8 +96,13 @@ class ExplorePolicy(ScriptedPolicy):
             if self._stuck >= 6:  # a wall higher than a jump: turn away
                 self._yaw_rate = 25.0 * (1 if rng.random() < 0.5 else -1)
         target_pitch = 8.0
-        a["camera"] = np.array([np.clip(0.1 * (target_pitch - pitch) + rng.normal(0, 0.5), -5, 5),
-                                np.clip(self._yaw_rate, -15, 15)], np.float32)
+        a["camera"] = np.array(
+            [
+                np.clip(0.1 * (target_pitch - pitch) + rng.normal(0, 0.5), -5, 5),
+                np.clip(self._yaw_rate, -15, 15),
+            ],
+            np.float32,
+        )
         return a
 
 
@@ -152,7 +157,9 @@ class CirclePolicy(ScriptedPolicy):
     def reset(self, world: VoxelWorld, rng: np.random.Generator) -> None:
         super().reset(world, rng)
         eye = world.eye()
-        near = [lm.centre for lm in world.landmarks if np.hypot(*(lm.centre - eye)[[0, 2]]) <= self.max_distance]
+        near = [
+            lm.centre for lm in world.landmarks if np.hypot(*(lm.centre - eye)[[0, 2]]) <= self.max_distance
+        ]
         if near:
             self.centre = min(near, key=lambda c: np.hypot(*(c - eye)[[0, 2]]))
         else:  # no landmark close by: orbit a point ahead
@@ -164,8 +171,13 @@ class CirclePolicy(ScriptedPolicy):
         a = A.noop()
         yaw, pitch = world.look_at(self.centre)
         dist = float(np.hypot(*(self.centre - world.eye())[[0, 2]]))
-        a["camera"] = np.array([_turn_towards(world.player[P.PITCH], pitch, 10.0),
-                                _turn_towards(world.player[P.YAW], yaw, 15.0)], np.float32)
+        a["camera"] = np.array(
+            [
+                _turn_towards(world.player[P.PITCH], pitch, 10.0),
+                _turn_towards(world.player[P.YAW], yaw, 15.0),
+            ],
+            np.float32,
+        )
         a["left" if self.direction > 0 else "right"] = 1
         if dist > 9.0:
             a["forward"] = 1
@@ -226,7 +238,10 @@ class BuildBreakPolicy(ScriptedPolicy):
         return self._plan.pop(0)
 
 
-POLICIES = {p.name: p for p in (ScriptedPolicy, RandomPolicy, ExplorePolicy, LoopPolicy, CirclePolicy, BuildBreakPolicy)}
+POLICIES = {
+    p.name: p
+    for p in (ScriptedPolicy, RandomPolicy, ExplorePolicy, LoopPolicy, CirclePolicy, BuildBreakPolicy)
+}
 
 
 def make_policy(name: str, **kwargs) -> ScriptedPolicy:

@@ -119,7 +119,12 @@ def _mob_rects(cams, mobs, n_mobs, f, width, height):
                 rects[n, k, 2] = int(math.floor(j0)) - 1
                 rects[n, k, 3] = int(math.ceil(j1)) + 1
             else:
-                rects[n, k, 0], rects[n, k, 1], rects[n, k, 2], rects[n, k, 3] = -(1 << 40), 1 << 40, -(1 << 40), 1 << 40
+                rects[n, k, 0], rects[n, k, 1], rects[n, k, 2], rects[n, k, 3] = (
+                    -(1 << 40),
+                    1 << 40,
+                    -(1 << 40),
+                    1 << 40,
+                )
     return rects
 
 
@@ -218,7 +223,7 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
     t_mob, k_mob, axis_mob, sign_mob = _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz)
     t, axis = 0.0, -1
     # water seen on the way: where it starts and which face it was entered by
-    t_water, axis_water, water_r, water_g, water_b = -1.0, -1, 0.0, 0.0, 0.0
+    t_water, water_r, water_g, water_b = -1.0, 0.0, 0.0, 0.0
     r = g = b = 0.0
     depth, seg = inf, 0
     hit = False
@@ -243,10 +248,16 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
                 t = te
                 py = oy + t * dy
                 if tex <= tez:
-                    axis, ix = 0, (((ix >> TILE_SHIFT) + (1 if dx > 0 else 0)) << TILE_SHIFT) - (0 if dx > 0 else 1)
+                    axis, ix = (
+                        0,
+                        (((ix >> TILE_SHIFT) + (1 if dx > 0 else 0)) << TILE_SHIFT) - (0 if dx > 0 else 1),
+                    )
                     iz = int(math.floor(oz + t * dz))
                 else:
-                    axis, iz = 2, (((iz >> TILE_SHIFT) + (1 if dz > 0 else 0)) << TILE_SHIFT) - (0 if dz > 0 else 1)
+                    axis, iz = (
+                        2,
+                        (((iz >> TILE_SHIFT) + (1 if dz > 0 else 0)) << TILE_SHIFT) - (0 if dz > 0 else 1),
+                    )
                     ix = int(math.floor(ox + t * dx))
                 iy = int(math.floor(py))
                 tmx = ((ix + (1 if dx > 0 else 0)) - ox) * idx if dx != 0 else inf
@@ -269,7 +280,7 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
                 tv = min(TEXTURE_SIZE - 1, int(v * TEXTURE_SIZE))
                 if blk == WATER:
                     if t_water < 0:
-                        t_water, axis_water = t, axis
+                        t_water = t
                         water_r = textures[blk, face, tv, tu, 0] * shade
                         water_g = textures[blk, face, tv, tu, 1] * shade
                         water_b = textures[blk, face, tv, tu, 2] * shade
@@ -301,8 +312,22 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
 
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
-def render_batch(blocks, tops, tiles, textures, cams, mobs, n_mobs, fov_y_deg, view_distance, fog_start,
-                 out_rgb, out_depth, out_seg, want_gt):
+def render_batch(
+    blocks,
+    tops,
+    tiles,
+    textures,
+    cams,
+    mobs,
+    n_mobs,
+    fov_y_deg,
+    view_distance,
+    fog_start,
+    out_rgb,
+    out_depth,
+    out_seg,
+    want_gt,
+):
     """Render a batch of first-person views.
 
     Args:
@@ -341,7 +366,21 @@ def render_batch(blocks, tops, tiles, textures, cams, mobs, n_mobs, fov_y_deg, v
             dx, dy, dz = fx + xc * rx - yc * ux, fy + xc * ry - yc * uy, fz + xc * rz - yc * uz
             norm0 = math.sqrt(dx * dx + dy * dy + dz * dz)
             r, g, b, depth, seg, hit, norm = _trace(
-                blocks_n, top_n, tiles_n, textures, mobs_n, n_mobs_n, rects_n, i, j, ox, oy, oz, dx, dy, dz,
+                blocks_n,
+                top_n,
+                tiles_n,
+                textures,
+                mobs_n,
+                n_mobs_n,
+                rects_n,
+                i,
+                j,
+                ox,
+                oy,
+                oz,
+                dx,
+                dy,
+                dz,
                 view_distance / norm0,
             )
             sr, sg, sb = _sky(dy, norm)

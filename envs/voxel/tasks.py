@@ -107,5 +107,3 @@ def make_task(task: str | Task | None, **kwargs) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     return TASKS[name](**kwargs)
-
-

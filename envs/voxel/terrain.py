@@ -107,7 +107,9 @@ def _landmark(blocks: np.ndarray, heights: np.ndarray, name: str, x: int, z: int
     elif shape == 1:
         cells = [(x + a, y + k, z + c) for a in (0, 1) for c in (0, 1) for k in range(2)]
     else:
-        cells = [(x - 1, y + k, z) for k in range(3)] + [(x + 1, y + k, z) for k in range(3)] + [(x, y + 2, z)]
+        cells = (
+            [(x - 1, y + k, z) for k in range(3)] + [(x + 1, y + k, z) for k in range(3)] + [(x, y + 2, z)]
+        )
     for cx, cy, cz in cells:
         blocks[cx, cy, cz] = _B[name]
     # fill air under the structure so it stands on the ground
@@ -137,14 +139,18 @@ def _hut(blocks: np.ndarray, heights: np.ndarray, x: int, z: int) -> None:
                     blocks[cell] = 0
 
 
-def _site(rng: np.random.Generator, size: int, margin: int, near_centre: bool, radius: int) -> tuple[int, int]:
+def _site(
+    rng: np.random.Generator, size: int, margin: int, near_centre: bool, radius: int
+) -> tuple[int, int]:
     """A random column, optionally within ``radius`` of the world centre but at least 6 blocks from it."""
     if near_centre:
         c = size // 2
         while True:
             dx, dz = rng.integers(-radius, radius + 1, size=2)
             if max(abs(dx), abs(dz)) >= 6:
-                return int(np.clip(c + dx, margin, size - margin - 1)), int(np.clip(c + dz, margin, size - margin - 1))
+                return int(np.clip(c + dx, margin, size - margin - 1)), int(
+                    np.clip(c + dz, margin, size - margin - 1)
+                )
     x, z = rng.integers(margin, size - margin, size=2)
     return int(x), int(z)
 
@@ -193,7 +199,10 @@ def generate(config: VoxelWorldConfig, seed: int) -> Terrain:
     for k in range(config.num_huts):
         for attempt in range(400):
             x, z = _site(rng, S, margin + 2, near_centre=(k == 0 and attempt < 200), radius=20)
-            if _flat_site(heights, water, x, z, 3) and not np.isin(blocks[x - 3 : x + 4, :, z - 3 : z + 4], _LANDMARK_IDS).any():
+            if (
+                _flat_site(heights, water, x, z, 3)
+                and not np.isin(blocks[x - 3 : x + 4, :, z - 3 : z + 4], _LANDMARK_IDS).any()
+            ):
                 _hut(blocks, heights, x, z)
                 break
     grass = np.argwhere(blocks[xs, heights, zs] == _B["grass"])
@@ -229,6 +238,9 @@ def _find_spawn(blocks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         for idx in rng.permutation(len(cands)):
             x, z = cands[idx]
             y = heights[x, z]
-            if blocks[x, y, z] in (_B["grass"], _B["sand"], _B["dirt"], _B["gravel"]) and not blocks[x, y + 1 : y + 3, z].any():
+            if (
+                blocks[x, y, z] in (_B["grass"], _B["sand"], _B["dirt"], _B["gravel"])
+                and not blocks[x, y + 1 : y + 3, z].any()
+            ):
                 return np.array([x + 0.5, y + 1.0, z + 0.5])
     raise RuntimeError("no dry spawn position in this world; try another seed")

@@ -30,8 +30,12 @@ from .world import VoxelWorld
 def _autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     if isinstance(mode, AutoresetMode):
         mode = mode.value
-    valid = {"next_step": AutoresetMode.NEXT_STEP, "NextStep": AutoresetMode.NEXT_STEP,
-             "same_step": AutoresetMode.SAME_STEP, "SameStep": AutoresetMode.SAME_STEP}
+    valid = {
+        "next_step": AutoresetMode.NEXT_STEP,
+        "NextStep": AutoresetMode.NEXT_STEP,
+        "same_step": AutoresetMode.SAME_STEP,
+        "SameStep": AutoresetMode.SAME_STEP,
+    }
     if mode not in valid:
         raise ValueError(f"autoreset_mode must be 'next_step' or 'same_step', got {mode!r}")
     return valid[mode]
@@ -50,11 +54,18 @@ class VoxelWorldVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
-                 autoreset_mode: str | AutoresetMode = "next_step", render_mode: str | None = None,
-                 task: str | Task | None = "free", task_kwargs: dict | None = None,
-                 ground_truth: str | Iterable[str] | None = None, world_seed: int | None = None,
-                 **world_kwargs: Any) -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = None,
+        autoreset_mode: str | AutoresetMode = "next_step",
+        render_mode: str | None = None,
+        task: str | Task | None = "free",
+        task_kwargs: dict | None = None,
+        ground_truth: str | Iterable[str] | None = None,
+        world_seed: int | None = None,
+        **world_kwargs: Any,
+    ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
@@ -110,7 +121,9 @@ class VoxelWorldVectorEnv(VectorEnv):
         options = dict(options or {})
         unknown = sorted(set(options) - {"world_seed", "scenario", "reset_mask"})
         if unknown:
-            raise ValueError(f"unknown reset options {unknown}; valid: ['reset_mask', 'world_seed', 'scenario']")
+            raise ValueError(
+                f"unknown reset options {unknown}; valid: ['reset_mask', 'world_seed', 'scenario']"
+            )
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
@@ -140,8 +153,10 @@ class VoxelWorldVectorEnv(VectorEnv):
 
     def _infos(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
         """Batched infos: the tick as one array, task and ground-truth entries per env."""
-        infos: dict[str, Any] = {"tick": np.array([w.tick for w in self.worlds], np.int64),
-                                 "_tick": np.ones(self.num_envs, np.bool_)}
+        infos: dict[str, Any] = {
+            "tick": np.array([w.tick for w in self.worlds], np.int64),
+            "_tick": np.ones(self.num_envs, np.bool_),
+        }
         for i, extra in enumerate(extras):
             if self.ground_truth:
                 extra = {**extra, **self._renderer.info(i, self.worlds[i], self.ground_truth)}
@@ -155,8 +170,10 @@ class VoxelWorldVectorEnv(VectorEnv):
             raise ResetNeeded("call reset() before step()")
         batch = A.validate_batched(actions)
         if batch["camera"].shape[0] != self.num_envs:
-            raise InvalidAction(f"expected a batch of {self.num_envs} actions in {self.action_space}, "
-                                f"got {batch['camera'].shape[0]}")
+            raise InvalidAction(
+                f"expected a batch of {self.num_envs} actions in {self.action_space}, "
+                f"got {batch['camera'].shape[0]}"
+            )
         n = self.num_envs
         rewards = np.zeros(n)
         terminated = np.zeros(n, np.bool_)

@@ -38,8 +38,21 @@ from .terrain import Landmark, generate
 #: Blocks in hotbar slots 1..9 (creative: unlimited).
 HOTBAR = ("dirt", "stone", "planks", "glass", "sand", "gravel", "log", "red_wool", "blue_wool")
 #: Ticks of holding attack on the same block to break it (bedrock never breaks).
-BREAK_TICKS = {"leaves": 1, "glass": 1, "grass": 2, "dirt": 2, "sand": 2, "gravel": 2, "log": 3,
-               "planks": 3, "stone": 4, "red_wool": 2, "blue_wool": 2, "yellow_wool": 2, "magenta_wool": 2}
+BREAK_TICKS = {
+    "leaves": 1,
+    "glass": 1,
+    "grass": 2,
+    "dirt": 2,
+    "sand": 2,
+    "gravel": 2,
+    "log": 3,
+    "planks": 3,
+    "stone": 4,
+    "red_wool": 2,
+    "blue_wool": 2,
+    "yellow_wool": 2,
+    "magenta_wool": 2,
+}
 #: What breaking a block adds to the inventory (Minecraft: grass drops dirt, glass and leaves drop nothing).
 DROPS = {"grass": "dirt", "glass": None, "leaves": None}
 USE_COOLDOWN_TICKS = 4  # Minecraft's right-click delay
@@ -78,8 +91,13 @@ class VoxelWorld:
         tiles_out: optional int32 array to hold the tile heights (``render.tile_heights``), likewise.
     """
 
-    def __init__(self, config: VoxelWorldConfig, seed: int, blocks_out: np.ndarray | None = None,
-                 tiles_out: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        config: VoxelWorldConfig,
+        seed: int,
+        blocks_out: np.ndarray | None = None,
+        tiles_out: np.ndarray | None = None,
+    ) -> None:
         self.config = config
         self.seed = int(seed)
         terrain = generate(config, self.seed)
@@ -130,8 +148,16 @@ class VoxelWorld:
         fwd = int(action["forward"]) - int(action["back"])
         strafe = int(action["left"]) - int(action["right"])
         for _ in range(self.config.ticks_per_step):
-            P.player_tick(self.blocks, SOLID, self.player, fwd, strafe, bool(action["jump"]),
-                          bool(action["sneak"]), bool(action["sprint"]))
+            P.player_tick(
+                self.blocks,
+                SOLID,
+                self.player,
+                fwd,
+                strafe,
+                bool(action["jump"]),
+                bool(action["sneak"]),
+                bool(action["sprint"]),
+            )
             self._interact(bool(action["attack"]), bool(action["use"]))
             self._fall()
             mobs_tick(self.blocks, SOLID, self.mobs, self.mob_rng, self.n_mobs)
@@ -186,7 +212,9 @@ class VoxelWorld:
         self.blocks[cell] = new
         self.top = max(self.top, cell[1] + 1 if new else self.top)
         self._update_tile(cell)
-        self.events.append(BlockEvent(self.tick, kind, tuple(int(c) for c in cell), BLOCKS[old].name, BLOCKS[new].name))
+        self.events.append(
+            BlockEvent(self.tick, kind, tuple(int(c) for c in cell), BLOCKS[old].name, BLOCKS[new].name)
+        )
         x, y, z = cell
         for c in ((x, y, z), (x, y + 1, z)):
             if 0 <= c[1] < self.blocks.shape[1] and GRAVITY[self.blocks[c]]:
@@ -212,7 +240,9 @@ class VoxelWorld:
             if not GRAVITY[blk] or y == 0:
                 continue
             below = (x, y - 1, z)
-            in_player = lo[0] < x + 1 and x < hi[0] and lo[1] < y and y - 1 < hi[1] and lo[2] < z + 1 and z < hi[2]
+            in_player = (
+                lo[0] < x + 1 and x < hi[0] and lo[1] < y and y - 1 < hi[1] and lo[2] < z + 1 and z < hi[2]
+            )
             if SOLID[self.blocks[below]]:
                 continue
             if in_player:
@@ -236,8 +266,10 @@ class VoxelWorld:
         """The player's collision box (min corner, max corner)."""
         half = P.PLAYER_WIDTH / 2
         p = self.player
-        return (np.array([p[P.PX] - half, p[P.PY], p[P.PZ] - half]),
-                np.array([p[P.PX] + half, p[P.PY] + P.PLAYER_HEIGHT, p[P.PZ] + half]))
+        return (
+            np.array([p[P.PX] - half, p[P.PY], p[P.PZ] - half]),
+            np.array([p[P.PX] + half, p[P.PY] + P.PLAYER_HEIGHT, p[P.PZ] + half]),
+        )
 
     def target(self) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
         """The block under the crosshair within reach, and the face normal, or None."""
@@ -287,7 +319,8 @@ class VoxelWorld:
         s = 1 << TILE_SHIFT
         t0, t1 = (lo[0] >> TILE_SHIFT, lo[2] >> TILE_SHIFT), (hi[0] >> TILE_SHIFT, hi[2] >> TILE_SHIFT)
         self.tiles[t0[0] : t1[0] + 1, t0[1] : t1[1] + 1] = tile_heights(
-            self.blocks[t0[0] * s : (t1[0] + 1) * s, :, t0[1] * s : (t1[1] + 1) * s])
+            self.blocks[t0[0] * s : (t1[0] + 1) * s, :, t0[1] * s : (t1[1] + 1) * s]
+        )
         above = (box[0], slice(lo[1], min(Y, hi[1] + 2)), box[2])
         for off in np.argwhere(GRAVITY[self.blocks[above]]):
             self._pending.add((lo[0] + int(off[0]), lo[1] + int(off[1]), lo[2] + int(off[2])))
@@ -300,8 +333,12 @@ class VoxelWorld:
         solid = np.nonzero(SOLID[col] | (col == WATER))[0]
         return int(solid[-1]) + 1 if len(solid) else 0
 
-    def set_pose(self, position: tuple[float, float, float] | None = None, yaw: float | None = None,
-                 pitch: float | None = None) -> None:
+    def set_pose(
+        self,
+        position: tuple[float, float, float] | None = None,
+        yaw: float | None = None,
+        pitch: float | None = None,
+    ) -> None:
         """Teleport the player (feet position) and/or set its view, stopping all motion.
 
         Raises:
@@ -314,7 +351,9 @@ class VoxelWorld:
             lo, hi = self.player_box()
             if P.box_hits_solid(self.blocks, SOLID, lo, hi):
                 self.player[P.PX : P.PZ + 1] = old
-                raise ValueError(f"position {tuple(position)} puts the player inside a solid block or outside the world")
+                raise ValueError(
+                    f"position {tuple(position)} puts the player inside a solid block or outside the world"
+                )
         if yaw is not None:
             self.player[P.YAW] = float(yaw) % 360.0
         if pitch is not None:
@@ -324,12 +363,15 @@ class VoxelWorld:
         self.player[P.VX : P.VZ + 1] = 0.0
         lo, hi = self.player_box()
         lo[1] -= 0.01
-        self.player[P.ON_GROUND] = 1.0 if P.box_hits_solid(self.blocks, SOLID, lo, np.array([hi[0], lo[1] + 0.01, hi[2]])) else 0.0
+        self.player[P.ON_GROUND] = (
+            1.0 if P.box_hits_solid(self.blocks, SOLID, lo, np.array([hi[0], lo[1] + 0.01, hi[2]])) else 0.0
+        )
         if self.player[P.ON_GROUND]:
             self.player[P.VY] = P.RESTING_VY  # at rest on the ground, as after any tick of standing
 
-    def spawn_mob(self, kind: str, position: tuple[float, float, float], heading: float = 0.0,
-                  wander: bool = True) -> int:
+    def spawn_mob(
+        self, kind: str, position: tuple[float, float, float], heading: float = 0.0, wander: bool = True
+    ) -> int:
         """Add a mob and return its index (its segmentation id is ENTITY_SEG_OFFSET + index).
 
         Args:

@@ -78,8 +78,9 @@ def flat_env() -> Callable[..., tuple[VoxelWorldEnv, np.ndarray, dict]]:
     """
     made = []
 
-    def build(scenario: Callable[[VoxelWorld], None] | None = None, env_id: str = "simworld/VoxelWorld-v0",
-              **kwargs) -> tuple[VoxelWorldEnv, np.ndarray, dict]:
+    def build(
+        scenario: Callable[[VoxelWorld], None] | None = None, env_id: str = "simworld/VoxelWorld-v0", **kwargs
+    ) -> tuple[VoxelWorldEnv, np.ndarray, dict]:
         kwargs = {**SMALL, **FLAT_TERRAIN, "ground_truth": "all", **kwargs}
         env = gym.make(env_id, **kwargs).unwrapped
 

@@ -88,10 +88,20 @@ def script(tmp_path_factory) -> Path:
 
 
 def _run(script: Path, threads: int, hash_seed: int, *args: int) -> dict:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "PYTHONHASHSEED": str(hash_seed),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, str(script), *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "NUMBA_NUM_THREADS": str(threads),
+        "PYTHONHASHSEED": str(hash_seed),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

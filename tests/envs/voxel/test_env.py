@@ -22,8 +22,10 @@ def test_ids_are_registered_with_a_native_vector_entry_point(env_id):
     spec = gym.spec(env_id)
     assert spec.max_episode_steps == VOXEL_IDS[env_id][1]
     assert spec.vector_entry_point == "envs.voxel.vector:VoxelWorldVectorEnv"
-    assert isinstance(gym.make(env_id, world_size=48, world_height=32, terrain_height=12,
-                               terrain_amplitude=4.0).unwrapped, VoxelWorldEnv)
+    assert isinstance(
+        gym.make(env_id, world_size=48, world_height=32, terrain_height=12, terrain_amplitude=4.0).unwrapped,
+        VoxelWorldEnv,
+    )
 
 
 def _check_env(env) -> None:
@@ -40,8 +42,9 @@ def test_check_env_default():
     _check_env(gym.make("simworld/VoxelWorld-v0").unwrapped)
 
 
-@pytest.mark.parametrize("env_id", ["simworld/VoxelWorld-v0", "simworld/VoxelNavigate-v0",
-                                    "simworld/VoxelCollectLog-v0"])
+@pytest.mark.parametrize(
+    "env_id", ["simworld/VoxelWorld-v0", "simworld/VoxelNavigate-v0", "simworld/VoxelCollectLog-v0"]
+)
 def test_check_env_with_all_ground_truth(env_id, small):
     _check_env(gym.make(env_id, ground_truth="all", render_mode="rgb_array", **small).unwrapped)
 
@@ -82,9 +85,15 @@ def test_ground_truth_types_and_shapes(small):
     env.reset(seed=0)
     _, _, _, _, info = env.step(A.noop())
     assert set(GROUND_TRUTH_KEYS) <= set(info)
-    expect = {"pose": (np.float64, (5,)), "intrinsics": (np.float64, (3, 3)), "depth": (np.float32, (24, 40)),
-              "segmentation": (np.int16, (24, 40)), "entities": (np.float64, (4, 5)),
-              "inventory": (np.int64, (NUM_BLOCKS,)), "target": (np.int64, (7,))}
+    expect = {
+        "pose": (np.float64, (5,)),
+        "intrinsics": (np.float64, (3, 3)),
+        "depth": (np.float32, (24, 40)),
+        "segmentation": (np.int16, (24, 40)),
+        "entities": (np.float64, (4, 5)),
+        "inventory": (np.int64, (NUM_BLOCKS,)),
+        "target": (np.int64, (7,)),
+    }
     for key, (dtype, shape) in expect.items():
         assert info[key].dtype == dtype and info[key].shape == shape, key
     assert isinstance(info["events"], tuple)
@@ -168,18 +177,24 @@ def test_valid_action_forms_are_accepted(small):
     env.step({**A.noop(), "camera": (0.5, 180.0)})
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"world_size": 5}, r"world_size must be in \[32, 1024\], got 5"),
-    ({"world_size": 48.0}, r"world_size must be an integer in \[32, 1024\]"),
-    ({"fov_y": 0}, r"fov_y must be in \[10.0, 160.0\], got 0"),
-    ({"fov_y": 170.0}, r"fov_y must be in \[10.0, 160.0\]"),
-    ({"width": 4}, r"width must be in \[8, 4096\]"),
-    ({"height": 0}, r"height must be in \[8, 4096\]"),
-    ({"ticks_per_step": 0}, r"ticks_per_step must be in \[1, 100\]"),
-    ({"view_distance": 10.0, "fog_start": 20.0}, r"fog_start must be <= view_distance=10.0"),
-    ({"world_height": 16}, r"room for trees.*world_height=16"),
-    ({"wrold_size": 64}, r"unknown voxel world parameters \['wrold_size'\]; valid parameters: \['world_s"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"world_size": 5}, r"world_size must be in \[32, 1024\], got 5"),
+        ({"world_size": 48.0}, r"world_size must be an integer in \[32, 1024\]"),
+        ({"fov_y": 0}, r"fov_y must be in \[10.0, 160.0\], got 0"),
+        ({"fov_y": 170.0}, r"fov_y must be in \[10.0, 160.0\]"),
+        ({"width": 4}, r"width must be in \[8, 4096\]"),
+        ({"height": 0}, r"height must be in \[8, 4096\]"),
+        ({"ticks_per_step": 0}, r"ticks_per_step must be in \[1, 100\]"),
+        ({"view_distance": 10.0, "fog_start": 20.0}, r"fog_start must be <= view_distance=10.0"),
+        ({"world_height": 16}, r"room for trees.*world_height=16"),
+        (
+            {"wrold_size": 64},
+            r"unknown voxel world parameters \['wrold_size'\]; valid parameters: \['world_s",
+        ),
+    ],
+)
 def test_invalid_world_parameters_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VoxelWorldEnv(**kwargs)
@@ -190,8 +205,11 @@ def test_invalid_world_parameters_raise_value_error(kwargs, message):
 
 
 def test_unknown_ground_truth_task_render_mode_and_reset_option(small):
-    with pytest.raises(ValueError, match=r"unknown ground_truth keys \['normals'\]; valid: 'all' or any of "
-                                         r"\['pose', 'intrinsics', 'depth', 'segmentation'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown ground_truth keys \['normals'\]; valid: 'all' or any of "
+        r"\['pose', 'intrinsics', 'depth', 'segmentation'",
+    ):
         VoxelWorldEnv(ground_truth=["depth", "normals"], **small)
     with pytest.raises(ValueError, match=r"unknown task 'mine'; valid tasks: free, navigate, collect"):
         VoxelWorldEnv(task="mine", **small)

@@ -169,6 +169,7 @@ def test_blocks_out_of_reach_are_not_targeted(flat_env, act):
 @pytest.mark.parametrize("block", ["sand", "gravel"])
 def test_gravity_block_falls_when_its_support_is_broken(flat_env, act, block):
     """A two-high column of sand (gravel) on a dirt block: break the dirt, the column drops by one."""
+
     def scene(world):
         world.set_block(24, 11, 26, "dirt")
         world.set_block(24, 12, 26, block)
@@ -190,8 +191,12 @@ def test_gravity_block_falls_when_its_support_is_broken(flat_env, act, block):
     assert blocks[24, 11, 26] == blocks[24, 12, 26] == BLOCK_IDS[block]
     assert blocks[24, 13, 26] == 0
     moves = [(e.kind, e.cell) for e in events[1:]]
-    assert moves == [("fall", (24, 12, 26)), ("land", (24, 11, 26)),
-                     ("fall", (24, 13, 26)), ("land", (24, 12, 26))]
+    assert moves == [
+        ("fall", (24, 12, 26)),
+        ("land", (24, 11, 26)),
+        ("fall", (24, 13, 26)),
+        ("land", (24, 12, 26)),
+    ]
     assert all(e.old == block and e.new == "air" for e in events[1:] if e.kind == "fall")
 
 

@@ -26,8 +26,9 @@ def _run(config, seed, ticks):
 
 @pytest.fixture(scope="module")
 def config():
-    return VoxelWorldConfig(world_size=48, world_height=32, terrain_height=12, terrain_amplitude=4.0,
-                            sea_level=8, num_mobs=8)
+    return VoxelWorldConfig(
+        world_size=48, world_height=32, terrain_height=12, terrain_amplitude=4.0, sea_level=8, num_mobs=8
+    )
 
 
 def test_mobs_wander_deterministically_from_the_seed(config):
@@ -73,6 +74,7 @@ def test_mob_drops_when_the_ground_under_it_is_broken(flat_env, act):
 
 def test_mob_in_front_is_segmented_and_at_the_right_depth(flat_env, act):
     """A still pig in front of the player: the centre pixel shows it, at the distance of its face."""
+
     def scene(world):
         world.spawn_mob("sheep", (22.5, 11.0, 31.5), wander=False)  # index 0, behind, to the right
         world.spawn_mob("pig", (24.5, 11.0, 27.5), wander=False)  # index 1, straight ahead

@@ -43,8 +43,12 @@ def test_keys_move_along_the_camera_axes(flat_env, act, yaw):
     """forward moves along the view's horizontal direction, right along the image's right."""
     R = camera_basis(yaw, 0.0)
     right, forward = R[:, 0], R[:, 2]
-    for keys, direction in (({"forward": 1}, forward), ({"back": 1}, -forward),
-                            ({"right": 1}, right), ({"left": 1}, -right)):
+    for keys, direction in (
+        ({"forward": 1}, forward),
+        ({"back": 1}, -forward),
+        ({"right": 1}, right),
+        ({"left": 1}, -right),
+    ):
         env, _, _ = flat_env()
         env.world.set_pose(yaw=yaw)
         start = env.world.eye()
@@ -90,8 +94,15 @@ def _wall(world):
     world.fill((14, 11, 27), (34, 13, 27), "stone")
 
 
-@pytest.mark.parametrize("yaw,keys", [(0.0, {"forward": 1}), (0.0, {"forward": 1, "sprint": 1, "jump": 1}),
-                                      (35.0, {"forward": 1, "sprint": 1}), (-50.0, {"forward": 1})])
+@pytest.mark.parametrize(
+    "yaw,keys",
+    [
+        (0.0, {"forward": 1}),
+        (0.0, {"forward": 1, "sprint": 1, "jump": 1}),
+        (35.0, {"forward": 1, "sprint": 1}),
+        (-50.0, {"forward": 1}),
+    ],
+)
 def test_walking_into_a_wall_never_enters_it(flat_env, act, yaw, keys):
     """The eye never passes the wall plane minus half the player width; once stopped, the view is still."""
     env, _, _ = flat_env(_wall, width=65, height=65)

@@ -111,9 +111,18 @@ def test_loop_from_a_fresh_spawn_returns_too(small):
     The terrain may block the walk, so only the pose after a period on an unobstructed run is
     checked: the run is accepted when the player stayed on one level the whole time.
     """
-    env = gym.make("simworld/VoxelWorld-v0", world_size=64, world_height=24, terrain_height=10,
-                   terrain_amplitude=0.0, tree_density=0.0, num_landmarks=0, num_huts=0, num_mobs=0,
-                   sea_level=2).unwrapped
+    env = gym.make(
+        "simworld/VoxelWorld-v0",
+        world_size=64,
+        world_height=24,
+        terrain_height=10,
+        terrain_amplitude=0.0,
+        tree_density=0.0,
+        num_landmarks=0,
+        num_huts=0,
+        num_mobs=0,
+        sea_level=2,
+    ).unwrapped
     obs0, _ = env.reset(seed=0)
     policy = LoopPolicy(walk_steps=10, turn_steps=6)
     policy.reset(env.world, np.random.default_rng(0))

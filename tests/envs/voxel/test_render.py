@@ -184,15 +184,16 @@ def test_motion_is_visible(flat_env, act):
 
 
 def test_intrinsics_follow_fov(small):
-    env = gym.make("simworld/VoxelWorld-v0", width=100, height=50, fov_y=90.0, ground_truth=["intrinsics"],
-                   **small).unwrapped
+    env = gym.make(
+        "simworld/VoxelWorld-v0", width=100, height=50, fov_y=90.0, ground_truth=["intrinsics"], **small
+    ).unwrapped
     _, info = env.reset(seed=0)
     K = info["intrinsics"]
     assert K[0, 0] == K[1, 1] == pytest.approx(25.0 / math.tan(math.radians(45.0)))
     assert (K[0, 2], K[1, 2]) == (50.0, 25.0)
 
 
-LOOK_UP_DOWN = r'''
+LOOK_UP_DOWN = r"""
 import numpy as np
 from envs.voxel.config import VoxelWorldConfig
 from envs.voxel.env import FrameRenderer
@@ -207,7 +208,7 @@ for seed in range(3):
             world.set_pose(yaw=yaw, pitch=pitch)
             renderer.render([world], True)
 print("rendered")
-'''
+"""
 
 
 def test_looking_straight_up_or_down_terminates():
@@ -216,8 +217,9 @@ def test_looking_straight_up_or_down_terminates():
     subprocess so that a hang fails this test instead of the whole run."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
-    done = subprocess.run([sys.executable, "-c", LOOK_UP_DOWN], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", LOOK_UP_DOWN], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0 and "rendered" in done.stdout, done.stderr[-2000:]
 
 
@@ -240,9 +242,22 @@ def test_empty_space_skipping_does_not_change_the_picture(small):
             renderer.render([world], True)
             fast = renderer.rgb.copy(), renderer.depth.copy(), renderer.seg.copy()
             no_skip = np.full_like(renderer.tiles, config.world_height)
-            render_batch(renderer.blocks, renderer.tops, no_skip, TEXTURES, renderer.cams, renderer.boxes,
-                         renderer.n_mobs, float(config.fov_y), float(config.view_distance),
-                         float(config.fog_start), renderer.rgb, renderer.depth, renderer.seg, True)
+            render_batch(
+                renderer.blocks,
+                renderer.tops,
+                no_skip,
+                TEXTURES,
+                renderer.cams,
+                renderer.boxes,
+                renderer.n_mobs,
+                float(config.fov_y),
+                float(config.view_distance),
+                float(config.fog_start),
+                renderer.rgb,
+                renderer.depth,
+                renderer.seg,
+                True,
+            )
             np.testing.assert_array_equal(fast[0], renderer.rgb)
             np.testing.assert_array_equal(fast[1], renderer.depth)
             np.testing.assert_array_equal(fast[2], renderer.seg)

@@ -24,13 +24,17 @@ def test_fill_matches_set_block_events_tiles_and_gravity(small: dict) -> None:
                 b.set_block(x, y, z, "sand")
     assert np.array_equal(a.blocks, b.blocks)
     assert np.array_equal(a.tiles, tile_heights(a.blocks))
-    assert sorted((e.cell, e.old, e.new) for e in a.events) == sorted((e.cell, e.old, e.new) for e in b.events)
+    assert sorted((e.cell, e.old, e.new) for e in a.events) == sorted(
+        (e.cell, e.old, e.new) for e in b.events
+    )
     assert a._pending == b._pending
     a.fill(lo, hi, "air")  # clearing lowers the tile heights again
     assert np.array_equal(a.tiles, tile_heights(a.blocks))
 
 
-@pytest.mark.parametrize("lo, hi", [((-1, 0, 0), (2, 2, 2)), ((3, 3, 3), (2, 5, 5)), ((0, 0, 0), (10, 10, 99))])
+@pytest.mark.parametrize(
+    "lo, hi", [((-1, 0, 0), (2, 2, 2)), ((3, 3, 3), (2, 5, 5)), ((0, 0, 0), (10, 10, 99))]
+)
 def test_fill_rejects_boxes_outside_the_world(small: dict, lo, hi) -> None:
     with pytest.raises(ValueError, match="box"):
         _world(small).fill(lo, hi, "stone")

@@ -11,8 +11,19 @@ from envs.voxel.config import VoxelWorldConfig
 from envs.voxel.env import FrameRenderer
 from envs.voxel.terrain import generate
 
-REQUIRED = ("grass", "dirt", "stone", "sand", "gravel", "log", "leaves", "water", "glass", "planks",
-            "bedrock")
+REQUIRED = (
+    "grass",
+    "dirt",
+    "stone",
+    "sand",
+    "gravel",
+    "log",
+    "leaves",
+    "water",
+    "glass",
+    "planks",
+    "bedrock",
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +119,18 @@ def test_sand_and_gravel_rest_on_solid_ground(default_worlds):
 
 def test_big_world_generates_and_renders():
     """256×256×64 blocks: generation and a 128×128 frame work; the view is not empty."""
-    config = VoxelWorldConfig(world_size=256, world_height=64, terrain_height=24, terrain_amplitude=12.0,
-                              num_mobs=8, width=128, height=128)
+    config = VoxelWorldConfig(
+        world_size=256,
+        world_height=64,
+        terrain_height=24,
+        terrain_amplitude=12.0,
+        num_mobs=8,
+        width=128,
+        height=128,
+    )
     renderer = FrameRenderer(config, 1)
     world = renderer.new_world(0, 0)
     assert world.blocks.shape == (256, 64, 256)
     world.set_pose(pitch=20.0)
     renderer.render([world], True)
     assert (renderer.seg[0] > 0).mean() > 0.3 and (renderer.seg[0] == 0).mean() > 0.05
-
