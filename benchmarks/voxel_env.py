@@ -104,6 +104,8 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "numba_threads": numba.get_num_threads(),
+            "numba_threading_layer": numba.threading_layer(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(),
         },
@@ -120,7 +122,8 @@ def main() -> None:
     (args.out / "voxel_env.json").write_text(json.dumps(result, indent=2) + "\n")
     machine = result["machine"]
     (args.out / "voxel_env.md").write_text(
-        f"# Voxel world throughput\n\n{machine['cpus']} CPUs, numba threads {machine['numba_threads']}, "
+        f"# Voxel world throughput\n\n{machine['cpus']} CPUs, numba threads {machine['numba_threads']} "
+        f"({machine['numba_threading_layer']}), load average {machine['load_average_1min']} at the end, "
         f"Python {machine['python']}; `python benchmarks/voxel_env.py --steps {s}`\n\n{table}\n"
     )
     print(table)

@@ -15,11 +15,20 @@ returned depth is the planar depth z along the viewing axis, so that
 from __future__ import annotations
 
 import math
+import os
 
 import numba as nb
 import numpy as np
 
 from .blocks import FACE_BOTTOM, FACE_SIDE, FACE_TOP, TEXTURE_SIZE, WATER
+
+# numba's default OpenMP layer spin-waits between parallel regions: on a loaded machine (an RL job
+# beside other processes) one 64×64 step took 16 ms instead of 1 ms in our measurements. The
+# workqueue layer sleeps instead and is as fast on an idle machine (benchmarks/voxel_env.py).
+# A user's own NUMBA_THREADING_LAYER still wins. (workqueue allows one parallel region at a time
+# per process: step envs from one Python thread, or use processes.)
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    nb.config.THREADING_LAYER = "workqueue"
 
 #: Segmentation ids: 0 sky, 1..255 block ids, ENTITY_SEG_OFFSET + k the k-th entity.
 SKY_SEG = 0
