@@ -83,6 +83,19 @@ WEIGHTS: dict[str, WeightSpec] = {
             ),
         ),
         WeightSpec(
+            name="lpips_vgg16_trunk",
+            description="ImageNet VGG16 under the LPIPS v0.1 'vgg' heads (losses; alex is the metric)",
+            files=(
+                # torchvision's VGG16 checkpoint; the file name carries the sha256 prefix.
+                WeightFile(
+                    filename="vgg16-397923af.pth",
+                    format="torch-state-dict",
+                    sha256="397923af",
+                    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+                ),
+            ),
+        ),
+        WeightSpec(
             name="i3d_stylegan_v",
             description="I3D Kinetics-400, TorchScript port of the TF-Hub model (FVD, StyleGAN-V protocol)",
             files=(

@@ -25,7 +25,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_registry_names() -> None:
-    assert set(WEIGHTS) == {"lpips_alexnet_trunk", "i3d_stylegan_v", "i3d_videogpt"}
+    assert set(WEIGHTS) == {"lpips_alexnet_trunk", "lpips_vgg16_trunk", "i3d_stylegan_v", "i3d_videogpt"}
+    assert WEIGHTS["lpips_vgg16_trunk"].files[0].filename == "vgg16-397923af.pth"
     trunk = WEIGHTS["lpips_alexnet_trunk"].files[0]
     assert trunk.filename == "alexnet_imagenet_features.safetensors"
     assert trunk.sha256 == "9f97fd313f4da83dbe6bbfbe6effca1241de9edfcd7c53386261ed9697286dd9"
