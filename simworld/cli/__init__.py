@@ -19,7 +19,13 @@ from simworld.cli.registry import COMMANDS, Command
 from simworld.config import ConfigError, load_config, to_dataclass
 
 # Modules whose import registers commands; keep sorted.
-COMMAND_MODULES: tuple[str, ...] = ("simworld.cli.info", "simworld.cli.rollout")
+COMMAND_MODULES: tuple[str, ...] = (
+    "simworld.cli.collect",
+    "simworld.cli.import_data",
+    "simworld.cli.info",
+    "simworld.cli.rollout",
+    "simworld.cli.validate",
+)
 
 _HELP_FLAGS = ("-h", "--help")
 
