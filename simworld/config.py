@@ -104,6 +104,7 @@ def load_config(
     *,
     schema: type | None = None,
     directory: Path | None = None,
+    check_values: bool = True,
 ) -> DictConfig:
     """Compose ``<directory>/<job>.yaml`` with Hydra and validate it against the job's schema.
 
@@ -112,6 +113,9 @@ def load_config(
         overrides: Hydra overrides, e.g. ``["trainer.max_steps=3", "env=voxel"]``.
         schema: The job's dataclass; default: the one registered for ``job``.
         directory: Configs folder; default :func:`config_dir`.
+        check_values: also build the dataclass now, so that missing mandatory values (``???``) and
+            values its ``__post_init__`` rejects fail here; ``False`` only checks keys and types
+            (what ``--help`` needs to show a config whose required values are not set yet).
 
     Returns:
         The composed config, typed by ``schema`` (convert with :func:`to_dataclass`).
@@ -137,6 +141,8 @@ def load_config(
     except oc_errors.OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(job, exc)) from None
     cfg = typing.cast(DictConfig, cfg)
+    if not check_values:
+        return cfg
     try:
         to_dataclass(cfg, schema)  # surfaces missing values and __post_init__ errors now
     except ConfigError as exc:

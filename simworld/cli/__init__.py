@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             overrides.append(arg)
     try:
-        cfg = load_config(name, overrides, schema=cmd.schema)
+        cfg = load_config(name, overrides, schema=cmd.schema, check_values=not show_help)
         if show_help:
             print(_command_help(cmd, OmegaConf.to_yaml(cfg)))
             return 0

@@ -167,3 +167,20 @@ def test_info_typo_names_key_and_valid_keys(override: str) -> None:
 def test_info_rejects_unknown_format() -> None:
     with pytest.raises(ConfigError, match="format must be one of text, json; got 'xml'"):
         load_config("info", ["format=xml"])
+
+
+@dataclass
+class RequiredConfig:
+    """Test schema with a mandatory value."""
+
+    path: str = "???"
+
+
+def test_missing_mandatory_value_fails_unless_only_keys_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "need.yaml").write_text("path: ???\n")
+    with pytest.raises(ConfigError, match="path"):
+        load_config("need", [], schema=RequiredConfig, directory=tmp_path)
+    cfg = load_config("need", [], schema=RequiredConfig, directory=tmp_path, check_values=False)
+    assert "path" in cfg  # --help can show it
+    with pytest.raises(ConfigError, match="unknown config key 'pathh'"):
+        load_config("need", ["pathh=x"], schema=RequiredConfig, directory=tmp_path, check_values=False)
