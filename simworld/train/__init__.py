@@ -1,0 +1,1 @@
+"""Training loops of the model stack (library functions; the ``simworld train`` CLI calls them)."""
