@@ -19,60 +19,17 @@ pair is the package's spatially averaged output. Aggregation as in :mod:`evals.m
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lpips as lpips_package
 import torch
 from einops import rearrange
-from safetensors.torch import load_file
 
 from evals.metrics.base import pin_eval
 from evals.metrics.framewise import FramewiseMetric
 from evals.metrics.weight_files import WeightsFile, file_sha256, resolve_weights
-
-VERSION = "0.1"
-NETS = ("alex", "vgg")
-
-
-def load_trunk_state_dict(path: Path, file_format: str) -> dict[str, torch.Tensor]:
-    """Read a trunk checkpoint (safetensors or torch state dict) on the CPU."""
-    if file_format == "safetensors":
-        return load_file(str(path), device="cpu")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return state
-
-
-def load_trunk(model: lpips_package.LPIPS, state: dict[str, torch.Tensor]) -> None:
-    """Copy torchvision ``features.N.*`` tensors into lpips' ``net.slice*.N.*`` modules.
-
-    Every parameter of every slice must be provided with the right shape; other keys (torchvision's
-    ``classifier.*``) are ignored.
-
-    Raises:
-        ValueError: Missing keys or wrong shapes, named.
-    """
-    missing, wrong = [], []
-    targets: dict[str, torch.nn.Parameter] = {}
-    for slice_name, block in model.net.named_children():
-        if not slice_name.startswith("slice"):
-            continue
-        for child_name, child in block.named_children():
-            for param_name, param in child.named_parameters(recurse=False):
-                targets[f"features.{child_name}.{param_name}"] = param
-    for key, param in targets.items():
-        if key not in state:
-            missing.append(key)
-        elif tuple(state[key].shape) != tuple(param.shape):
-            wrong.append(f"{key}: expected {tuple(param.shape)}, got {tuple(state[key].shape)}")
-    if missing or wrong:
-        raise ValueError(f"trunk checkpoint does not fit lpips: missing {missing}, wrong shape {wrong}")
-    with torch.no_grad():
-        for key, param in targets.items():
-            param.copy_(state[key].to(param.dtype))
+from simworld.lpips_net import NETS, TRUNK_WEIGHTS, VERSION, build_lpips
 
 
 def build_lpips_network(
@@ -98,17 +55,13 @@ def build_lpips_network(
     if net not in NETS:
         raise ValueError(f"unknown LPIPS net {net!r}; valid options: {', '.join(NETS)}")
     trunk = resolve_weights(
-        "lpips_alexnet_trunk" if net == "alex" else "lpips_vgg16_trunk",
+        TRUNK_WEIGHTS[net],
         metric="LPIPS",
         reason=f"LPIPS unavailable: {'AlexNet' if net == 'alex' else 'VGG16'} trunk weights not found",
         weights_path=weights_path,
         weights_dir=weights_dir,
     )
-    with warnings.catch_warnings():
-        # lpips asks torchvision for an untrained trunk with the deprecated `pretrained=False`.
-        warnings.simplefilter("ignore", UserWarning)
-        model = lpips_package.LPIPS(net=net, version=VERSION, pretrained=True, pnet_rand=True, verbose=False)
-    load_trunk(model, load_trunk_state_dict(trunk.path, trunk.format))
+    model = build_lpips(net, trunk.path, trunk.format)
     return pin_eval(model), trunk
 
 

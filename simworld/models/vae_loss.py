@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from simworld.lpips_net import build_lpips
 from simworld.models.vae_blocks import Posterior
 from simworld.weights import find_weight
 
 log = logging.getLogger(__name__)
-
-#: torchvision ``alexnet().features`` index -> the ``lpips.pretrained_networks.alexnet`` slice that holds it.
-_ALEXNET_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
-
 
 @dataclass
 class LPIPSLoad:
@@ -76,38 +71,8 @@ def load_lpips(weights_dir: str | os.PathLike[str] | None = None) -> LPIPSLoad:
         return LPIPSLoad(None, f"unavailable: AlexNet trunk weights not found (searched {searched})")
     if lookup.verify() is False:
         return LPIPSLoad(None, f"unavailable: {lookup.path} does not match its sha256 {lookup.sha256}")
-    import lpips  # imports torchvision: simworld (imported above) has made that safe
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchvision's deprecation notice for `pretrained=False`
-        net = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
-    heads_path = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
-    heads = torch.load(heads_path, map_location="cpu", weights_only=True)
-    trunk = _load_trunk(lookup.path, lookup.file.format if lookup.file else "safetensors")
-    # `lins.k` and `link` are the same modules under two names; the file holds `link` only.
-    aliases = {f"lins.{k[3]}.{k[5:]}": v for k, v in heads.items()}
-    constants = {k: v for k, v in net.state_dict().items() if k.startswith("scaling_layer.")}
-    net.load_state_dict({**constants, **heads, **aliases, **trunk}, strict=True)
-    net.eval().requires_grad_(False)
+    net = build_lpips("alex", lookup.path, lookup.file.format if lookup.file else "safetensors")
     return LPIPSLoad(net, f"lpips v0.1 alex, trunk {lookup.path}")
-
-
-def _load_trunk(path: Path, fmt: str) -> dict[str, torch.Tensor]:
-    """AlexNet ``features.{0,3,6,8,10}`` tensors renamed to LPIPS's ``net.slice{k}.{i}``."""
-    if fmt == "safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:  # torchvision's alexnet-owt-*.pth: a plain state dict
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    out = {}
-    for index, slice_id in _ALEXNET_SLICES.items():
-        for kind in ("weight", "bias"):
-            key = f"features.{index}.{kind}"
-            if key not in state:
-                raise ValueError(f"{path} has no {key}; expected torchvision AlexNet key names")
-            out[f"net.slice{slice_id}.{index}.{kind}"] = state[key]
-    return out
 
 
 class PatchDiscriminator(nn.Module):
