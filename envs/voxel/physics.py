@@ -18,6 +18,7 @@ import numba as nb
 import numpy as np
 
 from .blocks import SOLID, WATER
+from .dda import INF, dda_start, dda_step
 
 PLAYER_WIDTH = 0.6
 PLAYER_HEIGHT = 1.8
@@ -191,17 +192,7 @@ def raycast(blocks, ox, oy, oz, dx, dy, dz, reach):
         and the Euclidean distance to the entry point; hit False when nothing is within reach.
     """
     X, Y, Z = blocks.shape
-    ix, iy, iz = int(math.floor(ox)), int(math.floor(oy)), int(math.floor(oz))
-    sx = 1 if dx > 0 else -1
-    sy = 1 if dy > 0 else -1
-    sz = 1 if dz > 0 else -1
-    inf = 1e30
-    tdx = abs(1.0 / dx) if dx != 0 else inf
-    tdy = abs(1.0 / dy) if dy != 0 else inf
-    tdz = abs(1.0 / dz) if dz != 0 else inf
-    tmx = ((ix + 1 - ox) / dx if dx > 0 else (ox - ix) / -dx) if dx != 0 else inf
-    tmy = ((iy + 1 - oy) / dy if dy > 0 else (oy - iy) / -dy) if dy != 0 else inf
-    tmz = ((iz + 1 - oz) / dz if dz > 0 else (oz - iz) / -dz) if dz != 0 else inf
+    ix, iy, iz, sx, sy, sz, _, _, _, tdx, tdy, tdz, tmx, tmy, tmz = dda_start(ox, oy, oz, dx, dy, dz)
     t, axis = 0.0, -1
     while t <= reach:
         if 0 <= ix < X and 0 <= iy < Y and 0 <= iz < Z and axis >= 0:
@@ -211,13 +202,8 @@ def raycast(blocks, ox, oy, oz, dx, dy, dz, reach):
                 ny = -sy if axis == 1 else 0
                 nz = -sz if axis == 2 else 0
                 return True, ix, iy, iz, nx, ny, nz, t
-        if tmx < tmy and tmx < tmz:
-            t, axis, ix, tmx = tmx, 0, ix + sx, tmx + tdx
-        elif tmy < tmz:
-            t, axis, iy, tmy = tmy, 1, iy + sy, tmy + tdy
-        else:
-            t, axis, iz, tmz = tmz, 2, iz + sz, tmz + tdz
-    return False, 0, 0, 0, 0, 0, 0, inf
+        t, axis, ix, iy, iz, tmx, tmy, tmz = dda_step(ix, iy, iz, sx, sy, sz, tdx, tdy, tdz, tmx, tmy, tmz)
+    return False, 0, 0, 0, 0, 0, 0, INF
 
 
 def view_direction(yaw_deg: float, pitch_deg: float) -> np.ndarray:

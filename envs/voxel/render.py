@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from .blocks import FACE_BOTTOM, FACE_SIDE, FACE_TOP, TEXTURE_SIZE, WATER
+from .dda import INF, dda_start, dda_step
 
 # numba's default OpenMP layer spin-waits between parallel regions: on a loaded machine (an RL job
 # beside other processes) one 64×64 step took 16 ms instead of 1 ms in our measurements. The
@@ -215,19 +216,8 @@ def _mob_colour(mobs, k, axis, sign, px, py, pz):
 def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz, max_t):
     """Trace one ray. Returns (r, g, b, planar depth, segmentation id); depth inf for sky."""
     nx, nz = blocks.shape[0], blocks.shape[2]
-    ix, iy, iz = int(math.floor(ox)), int(math.floor(oy)), int(math.floor(oz))
-    sx = 1 if dx > 0 else -1
-    sy = 1 if dy > 0 else -1
-    sz = 1 if dz > 0 else -1
-    inf = 1e30
-    # one division per axis: every boundary crossing below is a multiply by these
-    idx = 1.0 / dx if dx != 0 else inf
-    idy = 1.0 / dy if dy != 0 else inf
-    idz = 1.0 / dz if dz != 0 else inf
-    tdx, tdy, tdz = abs(idx), abs(idy), abs(idz)
-    tmx = ((ix + 1 - ox) * idx if dx > 0 else (ox - ix) * -idx) if dx != 0 else inf
-    tmy = ((iy + 1 - oy) * idy if dy > 0 else (oy - iy) * -idy) if dy != 0 else inf
-    tmz = ((iz + 1 - oz) * idz if dz > 0 else (oz - iz) * -idz) if dz != 0 else inf
+    inf = INF
+    ix, iy, iz, sx, sy, sz, idx, idy, idz, tdx, tdy, tdz, tmx, tmy, tmz = dda_start(ox, oy, oz, dx, dy, dz)
     norm = math.sqrt(dx * dx + dy * dy + dz * dz)
     t_mob, k_mob, axis_mob, sign_mob = _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz)
     t, axis = 0.0, -1
@@ -299,12 +289,7 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
                     b = textures[blk, face, tv, tu, 2] * shade
                     depth, seg, hit = t, blk, True
                     break
-        if tmx < tmy and tmx < tmz:
-            t, axis, ix, tmx = tmx, 0, ix + sx, tmx + tdx
-        elif tmy < tmz:
-            t, axis, iy, tmy = tmy, 1, iy + sy, tmy + tdy
-        else:
-            t, axis, iz, tmz = tmz, 2, iz + sz, tmz + tdz
+        t, axis, ix, iy, iz, tmx, tmy, tmz = dda_step(ix, iy, iz, sx, sy, sz, tdx, tdy, tdz, tmx, tmy, tmz)
     if t_mob < inf and t_mob < max_t and (not hit or t_mob < depth):
         px, py, pz = ox + t_mob * dx, oy + t_mob * dy, oz + t_mob * dz
         r, g, b = _mob_colour(mobs, k_mob, axis_mob, sign_mob, px, py, pz)
