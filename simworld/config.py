@@ -132,7 +132,7 @@ def load_config(
     _check_overrides(job, list(overrides), schema, directory)
     composed = _compose(job, list(overrides), directory)
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(schema), composed)
+        cfg = OmegaConf.merge(_structured(schema), composed)
     except oc_errors.ConfigKeyError as exc:
         key = exc.full_key or str(exc.key)
         raise ConfigError(
@@ -159,7 +159,7 @@ def to_dataclass(cfg: DictConfig, schema: type[T]) -> T:
     """
     try:
         if OmegaConf.get_type(cfg) is not schema:
-            cfg = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+            cfg = OmegaConf.merge(_structured(schema), cfg)
         obj = OmegaConf.to_object(cfg)
     except oc_errors.MissingMandatoryValue as exc:
         raise ConfigError(f"missing value for '{exc.full_key}': set it, e.g. {exc.full_key}=...") from None
@@ -168,6 +168,25 @@ def to_dataclass(cfg: DictConfig, schema: type[T]) -> T:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid {schema.__name__}: {exc}") from None
     return typing.cast(T, obj)
+
+
+def _structured(schema: type) -> DictConfig:
+    """``OmegaConf.structured(schema)``, writable even where the schema nests frozen dataclasses
+    (such as ``SamplerConfig``): overrides must be merged into them; ``to_object`` still builds
+    the frozen instances."""
+    cfg = OmegaConf.structured(schema)
+    _clear_readonly(cfg)
+    return cfg
+
+
+def _clear_readonly(node: Any) -> None:
+    """Drop the read-only flag that frozen dataclasses set, on ``node`` and every node below."""
+    if isinstance(node, DictConfig):
+        OmegaConf.set_readonly(node, None)
+        for key in node.keys():
+            child = node._get_node(key)
+            if isinstance(child, DictConfig):
+                _clear_readonly(child)
 
 
 def _compose(job: str, overrides: list[str], directory: Path) -> DictConfig:

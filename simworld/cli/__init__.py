@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.import_data",
     "simworld.cli.info",
     "simworld.cli.rollout",
+    "simworld.cli.train",
     "simworld.cli.validate",
 )
 

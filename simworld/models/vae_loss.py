@@ -36,6 +36,7 @@ from simworld.weights import find_weight
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class LPIPSLoad:
     """Result of :func:`load_lpips`.

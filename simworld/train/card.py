@@ -1,0 +1,87 @@
+"""The model card of a training run: data, steps, wall time, hardware, final losses (JSON + Markdown)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CARD_NAME = "model_card"
+
+
+def _hardware(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def model_card(run: Any, step: int) -> dict[str, Any]:
+    """The card of a ``simworld.train.run`` job at ``step`` (JSON-serialisable)."""
+    cfg, trainer, dist = run.cfg, run.trainer, run.dist
+    dataset = run.stream.dataset
+    card = {
+        "stage": cfg.trainer.stage,
+        "data": {
+            "path": str(Path(cfg.data.path).resolve()),
+            "train_episodes": len(dataset.episodes),
+            "windows_per_epoch_per_rank": len(dataset),
+            "window": cfg.data.window,
+            "frame_size": list(run.frame_size),
+        },
+        "steps": step,
+        "max_steps": cfg.trainer.max_steps,
+        "epoch": run.stream.epoch,
+        "samples_seen": step * cfg.data.batch_size * cfg.trainer.grad_accum * dist.world_size,
+        "wall_seconds": round(trainer.wall_seconds, 3),
+        "device": str(dist.device),
+        "world_size": dist.world_size,
+        "precision": cfg.trainer.precision,
+        "hardware": _hardware(dist.device),
+        "parameters": {
+            name: sum(p.numel() for p in m.parameters()) for name, m in trainer.task.modules.items()
+        },
+        "final_losses": {k: v for k, v in trainer.last_metrics.items() if isinstance(v, (int, float))},
+        "config": dataclasses.asdict(cfg),
+    }
+    if run.digests:
+        card["rank_weight_sha256"] = list(run.digests)
+    return card
+
+
+def _markdown(card: dict[str, Any]) -> str:
+    losses = "\n".join(f"| {k} | {v:.6g} |" for k, v in card["final_losses"].items())
+    params = ", ".join(f"{k}: {v:,}" for k, v in card["parameters"].items())
+    hw, data = card["hardware"], card["data"]
+    H, W = data["frame_size"]
+    return (
+        f"# simworld model card ({card['stage']} stage)\n\n"
+        f"- data: `{data['path']}` ({data['train_episodes']} training episodes, "
+        f"window {data['window']}, frames {H}x{W})\n"
+        f"- steps: {card['steps']} of {card['max_steps']} ({card['samples_seen']} clips seen)\n"
+        f"- wall time: {card['wall_seconds']:.1f} s\n"
+        f"- device: {card['device']} x {card['world_size']} process(es), {card['precision']}\n"
+        f"- hardware: {hw['cpu']} ({hw['cpu_count']} CPUs), {hw.get('gpu', 'no GPU')}, torch {hw['torch']}\n"
+        f"- parameters: {params}\n\n"
+        f"| final loss term | value |\n|---|---|\n{losses}\n"
+    )
+
+
+def write_card(folder: str | Path, card: dict[str, Any]) -> None:
+    """Write ``model_card.json`` and ``model_card.md`` into ``folder``."""
+    folder = Path(folder)
+    for suffix, text in (("json", json.dumps(card, indent=2) + "\n"), ("md", _markdown(card))):
+        tmp = folder / f".{CARD_NAME}.{suffix}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, folder / f"{CARD_NAME}.{suffix}")

@@ -1,0 +1,45 @@
+"""``simworld train`` from the command line: config errors, a subprocess smoke run, and DDP with
+two CPU processes on gloo under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from simworld.cli import main
+from simworld.world_model import WorldModel
+
+
+def test_misspelled_key_fails_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "data.path=x", "trainer.max_stepz=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'trainer.max_stepz'" in err and "Did you mean 'trainer.max_steps'?" in err
+
+
+def test_stage_dit_with_an_untrained_vae_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "data.path=x", "vae=tiny", "trainer.stage=dit"]) == 2
+    assert "needs vae.pretrained" in capsys.readouterr().err
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(
+    tmp_path: Path, tiny_overrides: Callable[..., list[str]]
+) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    args = tiny_overrides(tmp_path / "ddp", "trainer.max_steps=3")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # --standalone: rendezvous on a port the OS picks (no race for a "free" port with other jobs)
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "simworld.cli", "train"]
+    result = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "trained 3 steps" in result.stdout, result.stdout[-2000:]
+    card = json.loads((tmp_path / "ddp" / "model_card.json").read_text())
+    assert card["world_size"] == 2 and card["samples_seen"] == 3 * 2 * 2
+    digests = card["rank_weight_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert WorldModel.load(tmp_path / "ddp" / "checkpoint").training["world_size"] == 2
