@@ -1,7 +1,8 @@
 """envs: Gymnasium environments for simworld.
 
 Games the world model learns from: ``simworld/VoxelWorld-v0`` and its task variants (the built-in
-Minecraft-style voxel world, ``envs.voxel``); later the learned world model wrapped as an env. Each
+Minecraft-style voxel world, ``envs.voxel``) and ``simworld/WorldModel-v0``, a trained world-model
+checkpoint wrapped as an env (``envs.learned``). Each
 environment follows the Gymnasium API exactly (spaces, ``reset(seed=...)``, autoreset for
 vector envs) and is checked with ``gymnasium.utils.env_checker.check_env``.
 

@@ -23,6 +23,7 @@ VOXEL_IDS: dict[str, tuple[dict, int]] = {
 
 def register_envs() -> None:
     """Register every simworld environment id (idempotent)."""
+    register_learned_env()
     for env_id, (kwargs, max_steps) in VOXEL_IDS.items():
         if env_id in registry:
             continue
@@ -33,3 +34,17 @@ def register_envs() -> None:
             kwargs=kwargs,
             max_episode_steps=max_steps,
         )
+
+
+_LEARNED = "envs.learned.env:WorldModelEnv"
+_LEARNED_VEC = "envs.learned.vector:WorldModelVectorEnv"
+
+#: The learned world: ``gymnasium.make(LEARNED_ID, checkpoint=...)`` (no default episode limit:
+#: pass ``max_episode_steps``).
+LEARNED_ID = "simworld/WorldModel-v0"
+
+
+def register_learned_env() -> None:
+    """Register ``simworld/WorldModel-v0`` (idempotent)."""
+    if LEARNED_ID not in registry:
+        register(id=LEARNED_ID, entry_point=_LEARNED, vector_entry_point=_LEARNED_VEC)

@@ -47,6 +47,8 @@ from simworld.models.vae import VideoVAE
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "world_model.json"
+#: Bundled starting contexts of a checkpoint (the learned env's default reset), non-pickle npz.
+CONTEXTS_FILE = "contexts/contexts.npz"
 ACTION_SCHEMA_NAME = "simworld.actions"
 LATENT_KINDS: dict[str, type] = {"vae": VideoVAE, "pixel": PixelSpace}
 """Latent-space kind -> class; the kind is also the name of its sub-folder."""
@@ -277,3 +279,35 @@ def load_checkpoint(
     head = load_component(path / "heads", RewardTerminationHead, RewardHeadConfig, device, dtype)
     _check_fit(manifest, dit.config, head.config, path / MANIFEST_NAME)
     return Checkpoint(manifest=manifest, latent_space=latent_space, dit=dit, head=head)
+
+
+def write_contexts(checkpoint: str | Path, frames: Any, actions: Any) -> Path:
+    """Bundle starting contexts with a checkpoint (written atomically).
+
+    Args:
+        checkpoint: the checkpoint folder.
+        frames: uint8 (K, T, H, W, 3) real frames.
+        actions: float (K, T-1, FLAT_DIM) the flat canonical actions between them.
+
+    Returns:
+        The file written (``<checkpoint>/contexts/contexts.npz``).
+
+    Raises:
+        ValueError: wrong dtype or shapes.
+    """
+    import numpy as np
+
+    file = Path(checkpoint) / CONTEXTS_FILE
+    frames, actions = np.asarray(frames), np.asarray(actions, np.float32)
+    want_actions = (frames.shape[0], frames.shape[1] - 1, A.FLAT_DIM) if frames.ndim == 5 else None
+    if frames.dtype != np.uint8 or frames.ndim != 5 or actions.shape != want_actions:
+        raise ValueError(
+            f"need frames uint8 (K, T, H, W, 3) and actions (K, T-1, {A.FLAT_DIM}), got "
+            f"{frames.dtype} {frames.shape} and {actions.shape}"
+        )
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, frames=frames, actions=actions)
+    os.replace(tmp, file)
+    return file
