@@ -23,11 +23,13 @@ import numpy as np
 from .blocks import FACE_BOTTOM, FACE_SIDE, FACE_TOP, TEXTURE_SIZE, WATER
 from .dda import INF, dda_start, dda_step
 
-# numba's default OpenMP layer spin-waits between parallel regions: on a loaded machine (an RL job
-# beside other processes) one 64×64 step took 16 ms instead of 1 ms in our measurements. The
-# workqueue layer sleeps instead and is as fast on an idle machine (benchmarks/voxel_env.py).
-# A user's own NUMBA_THREADING_LAYER still wins. (workqueue allows one parallel region at a time
-# per process: step envs from one Python thread, or use processes.)
+# Threading layer. numba's default OpenMP layer is the fastest on an idle machine (single env
+# 64×64: 2,962 vs 1,912 steps/s with workqueue, benchmarks/results/voxel_env*.md) but spin-waits
+# between parallel regions: with other processes on the cores (an RL learner beside the env) a
+# step took 16 ms instead of 1 ms (63 vs 898 steps/s measured), and it shares libgomp's thread
+# count with torch. The workqueue layer sleeps instead; we default to it for robustness. Set
+# NUMBA_THREADING_LAYER=omp for peak speed on a dedicated machine. (workqueue allows one parallel
+# region at a time per process: step envs from one Python thread, or use processes.)
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"
 
