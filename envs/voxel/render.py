@@ -24,7 +24,7 @@ from .blocks import FACE_BOTTOM, FACE_SIDE, FACE_TOP, TEXTURE_SIZE, WATER
 from .dda import INF, dda_start, dda_step
 
 # Threading layer. numba's default OpenMP layer is the fastest on an idle machine (single env
-# 64×64: 2,962 vs 1,912 steps/s with workqueue, benchmarks/results/voxel_env*.md) but spin-waits
+# 64×64: 4,461 vs 2,248 steps/s with workqueue, benchmarks/results/voxel_env*.md) but spin-waits
 # between parallel regions: with other processes on the cores (an RL learner beside the env) a
 # step took 16 ms instead of 1 ms (63 vs 898 steps/s measured), and it shares libgomp's thread
 # count with torch. The workqueue layer sleeps instead; we default to it for robustness. Set
@@ -151,7 +151,7 @@ def _sky(dy: float, norm: float) -> tuple[float, float, float]:
     )
 
 
-@nb.njit(cache=True, fastmath=False)
+@nb.njit(cache=True, fastmath=False, inline="always")
 def _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz):
     """Nearest ray-box hit among the mobs (slab test). Returns (t, mob index, axis, sign)."""
     best_t, best_k, best_axis, best_sign = 1e30, -1, 0, 0
@@ -184,7 +184,7 @@ def _mob_hit(mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz):
     return best_t, best_k, best_axis, best_sign
 
 
-@nb.njit(cache=True, fastmath=False)
+@nb.njit(cache=True, fastmath=False, inline="always")
 def _mob_colour(mobs, k, axis, sign, px, py, pz):
     """Shaded colour of a mob face: its kind's colour, a 4×4 patch pattern and eyes on the front."""
     kind = int(mobs[k, 6])
@@ -214,7 +214,7 @@ def _mob_colour(mobs, k, axis, sign, px, py, pz):
     return MOB_COLOURS[kind, 0] * f, MOB_COLOURS[kind, 1] * f, MOB_COLOURS[kind, 2] * f
 
 
-@nb.njit(cache=True, fastmath=False)
+@nb.njit(cache=True, fastmath=False, inline="always")
 def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz, dx, dy, dz, max_t):
     """Trace one ray. Returns (r, g, b, planar depth, segmentation id); depth inf for sky."""
     nx, nz = blocks.shape[0], blocks.shape[2]
