@@ -25,21 +25,12 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.autoreset import parse_autoreset_mode
 from simworld import actions as A
 
 from .contexts import Context, ContextSource
 from .core import BatchedWorld, load_model
 from .env import RewardFn, apply_reward_fn
-
-AUTORESET_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
-
-
-def _autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
-    if isinstance(mode, AutoresetMode):
-        return mode
-    if mode not in AUTORESET_MODES:
-        raise ValueError(f"autoreset_mode must be one of {list(AUTORESET_MODES)}, got {mode!r}")
-    return AUTORESET_MODES[mode]
 
 
 class WorldModelVectorEnv(VectorEnv):
@@ -101,7 +92,7 @@ class WorldModelVectorEnv(VectorEnv):
         )
         self.num_envs, self.render_mode = num_envs, render_mode
         self.max_episode_steps = max_episode_steps
-        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.reward_fn, self.termination_threshold = reward_fn, float(termination_threshold)
         self.report_latency = report_latency

@@ -20,25 +20,12 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.autoreset import parse_autoreset_mode
 from simworld import actions as A
 
 from .env import FrameRenderer, make_config, parse_ground_truth
 from .tasks import Task, make_task
 from .world import VoxelWorld
-
-
-def _autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
-    if isinstance(mode, AutoresetMode):
-        mode = mode.value
-    valid = {
-        "next_step": AutoresetMode.NEXT_STEP,
-        "NextStep": AutoresetMode.NEXT_STEP,
-        "same_step": AutoresetMode.SAME_STEP,
-        "SameStep": AutoresetMode.SAME_STEP,
-    }
-    if mode not in valid:
-        raise ValueError(f"autoreset_mode must be 'next_step' or 'same_step', got {mode!r}")
-    return valid[mode]
 
 
 class VoxelWorldVectorEnv(VectorEnv):
@@ -78,7 +65,7 @@ class VoxelWorldVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
-        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.tasks = [make_task(task, **(task_kwargs or {})) for _ in range(num_envs)]
         self.ground_truth = parse_ground_truth(ground_truth)

@@ -154,5 +154,5 @@ def test_bad_input(checkpoint):
     env.reset(seed=0)
     with pytest.raises(InvalidAction, match="batch of 4"):
         env.step(A.stack([A.noop()] * 3))
-    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+    with pytest.raises(ValueError, match="autoreset_mode must be 'next_step' or 'same_step'"):
         make(checkpoint, autoreset_mode="later")
