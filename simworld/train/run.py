@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import hashlib
 import json
 import random
@@ -256,6 +257,14 @@ def _saved_state(cfg: TrainConfig) -> dict[str, Any] | None:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run the job (under torchrun: one call per process); return rank 0's model card (``{}`` elsewhere)."""
     dist = init_distributed(cfg.trainer.device)
+    try:
+        return _train(cfg, dist)
+    finally:
+        if dist.enabled and torch.distributed.is_initialized():
+            _shut_down(dist)
+
+
+def _train(cfg: TrainConfig, dist: Distributed) -> dict[str, Any]:
     _seed_everything(cfg.trainer.seed)
     out = Path(cfg.trainer.out)
     state = _saved_state(cfg)
@@ -271,6 +280,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if run.logger is not None:
         run.logger.close()
     card = model_card(run, run.trainer.step) if dist.is_main else {}
-    if dist.enabled:
-        torch.distributed.destroy_process_group()
+    dist.barrier()  # every rank done with collectives before any rank tears the group down
     return card
+
+
+def _shut_down(dist: Distributed) -> None:
+    """Free the DDP wrappers (they hold the process group) and destroy the group while Python is alive.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed while still joinable, which
+    aborts the process ("terminate called without an active exception") after a successful run.
+    """
+    gc.collect()
+    torch.distributed.destroy_process_group()
+    gc.collect()
