@@ -299,6 +299,8 @@ class Predictor:
     """
 
     kind: ClassVar[str] = ""
+    deterministic: ClassVar[bool] = False
+    """Predictions do not depend on the sampling seed (the runner computes them once per unit)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -316,6 +318,7 @@ class Simulator(Predictor):
     """The real simulator run again from the same start (the ceiling: it must score perfectly)."""
 
     kind = "simulator"
+    deterministic = True
 
     def __init__(self, env_spec: ProbeEnv, name: str = "simulator") -> None:
         super().__init__(name)
@@ -329,6 +332,7 @@ class CopyLastFrame(Predictor):
     """Repeat the last context frame (a floor: a world that never changes)."""
 
     kind = "baseline"
+    deterministic = True
 
     def __init__(self, name: str = "copy_last_frame") -> None:
         super().__init__(name)

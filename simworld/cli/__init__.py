@@ -21,6 +21,7 @@ from simworld.config import ConfigError, load_config, to_dataclass
 # Modules whose import registers commands; keep sorted.
 COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.collect",
+    "simworld.cli.eval",
     "simworld.cli.import_data",
     "simworld.cli.info",
     "simworld.cli.rollout",
