@@ -65,7 +65,6 @@ def build_lpips_network(
     return pin_eval(model), trunk
 
 
-
 class LPIPS(FramewiseMetric):
     """LPIPS v0.1 distance, mean over frames then over videos (lower is better).
 
