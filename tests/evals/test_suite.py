@@ -4,6 +4,8 @@ unit reuse, early refusal of incompatible checkpoints, and the ``simworld eval``
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -169,3 +171,47 @@ def test_cli_rejects_an_unknown_probe_and_a_mismatched_checkpoint(
         ]
     )
     assert rc == 2 and "2 names for 1 checkpoints" in capsys.readouterr().err
+
+
+SHARD_SCRIPT = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("suite_test_module", {test_file!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["suite_test_module"] = module
+spec.loader.exec_module(module)
+from evals.probes.registry import PROBES
+PROBES["turn"] = "suite_test_module:TurnProbe"
+from simworld.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_torchrun_shards_merge_into_the_single_process_table(tiny_ckpt: Path, tmp_path: Path) -> None:
+    script = tmp_path / "shard.py"
+    script.write_text(SHARD_SCRIPT.format(test_file=str(Path(__file__).resolve())))
+    args = [
+        "eval",
+        f"checkpoints=[{tiny_ckpt}]",
+        "+suite.probes.turn.steps=4",
+        "suite.only=[turn]",
+        "suite.world_seeds=[0,1]",
+        "suite.seeds=[0,1]",
+        "report=false",
+        "progress=false",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run(
+        [sys.executable, str(script), *args, f"out={tmp_path}/single"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", str(script), *args, f"out={tmp_path}/sharded"]
+    sharded = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert sharded.returncode == 0, sharded.stdout[-2000:] + sharded.stderr[-3000:]
+    a = pd.read_parquet(tmp_path / "single" / "results.parquet")
+    b = pd.read_parquet(tmp_path / "sharded" / "results.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert len(list((tmp_path / "sharded" / "units").glob("*.json"))) == 6
