@@ -217,20 +217,11 @@ class Truth:
         return None if value is None else value[self.context_length :]
 
 
-def _perturbed(scenario: Scenario | None, variant: int) -> Scenario | None:
-    """The scenario, then (variant > 0) reseed the mobs' wandering randomness."""
-    if variant == 0:
-        return scenario
-
-    def run(world: Any) -> None:
-        if scenario is not None:
-            scenario(world)
-        n = world.n_mobs
-        mix = np.uint64(stable_seed("variant", variant, world.seed))
-        world.mob_rng[:n] = (world.mob_rng[:n] ^ mix) + np.uint64(variant)
-
-    run.__qualname__ = f"{getattr(scenario, '__qualname__', 'none')}+variant{variant}"
-    return run
+def _reseed_mobs(world: Any, variant: int) -> None:
+    """Give the world's mobs new wandering randomness (a second "take" of the same scene)."""
+    n = world.n_mobs
+    mix = np.uint64(stable_seed("variant", variant, world.seed))
+    world.mob_rng[:n] = (world.mob_rng[:n] ^ mix) + np.uint64(variant)
 
 
 def run_truth(env_spec: ProbeEnv, case: Case, variant: int = 0) -> Truth:
@@ -239,16 +230,19 @@ def run_truth(env_spec: ProbeEnv, case: Case, variant: int = 0) -> Truth:
     Args:
         env_spec: the env.
         case: the case.
-        variant: 0 is the truth; ``k > 0`` reruns it with the mobs' randomness reseeded (a second
-            "take" of a stochastic case, for the natural variation between two real runs).
+        variant: 0 is the truth; ``k > 0`` reruns it with the mobs' randomness reseeded at the end
+            of the context (a second "take" of a stochastic case from the same start, for the
+            natural variation between two real runs; the context frames are identical).
     """
     env = env_spec.make()
     try:
-        options = {"world_seed": case.world_seed, "scenario": _perturbed(case.scenario, variant)}
+        options = {"world_seed": case.world_seed, "scenario": case.scenario}
         obs, info = env.reset(seed=case.world_seed, options=options)
         records = [(obs, info)]
         events: list[tuple[Any, ...]] = []
-        for action in [*case.context_actions, *case.actions]:
+        for i, action in enumerate([*case.context_actions, *case.actions]):
+            if variant and i == len(case.context_actions):
+                _reseed_mobs(env.unwrapped.world, variant)
             obs, _, _, _, info = env.step(action)
             records.append((obs, info))
             events.append(tuple(info.get("events", ())))
@@ -497,10 +491,14 @@ class ProbeOutput:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A probe metric: how it is computed (the protocol label) and which direction is better."""
+    """A probe metric: how it is computed (the protocol label) and which direction is better.
+
+    ``higher_is_better`` is None for raw quantities with no better direction (e.g. a region's motion
+    energy, to be read beside the truth's); comparisons then give no verdict.
+    """
 
     protocol: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     unit: str = ""
 
 
