@@ -8,9 +8,9 @@ from typing import Any
 from evals.probes.base import Probe
 
 PROBES: dict[str, str] = {
-    "loop_closure": "evals.probes.consistency:LoopClosure",
-    "geometry": "evals.probes.consistency:Geometry",
-    "reprojection": "evals.probes.consistency:Reprojection",
+    "loop_closure": "evals.probes.loop_closure:LoopClosure",
+    "geometry": "evals.probes.pose_geometry:Geometry",
+    "reprojection": "evals.probes.reprojection:Reprojection",
     "permanence": "evals.probes.permanence:ObjectPermanence",
     "coherence": "evals.probes.coherence:LongRangeCoherence",
     "physics": "evals.probes.physics:PhysicsCases",

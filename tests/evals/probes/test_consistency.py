@@ -17,9 +17,11 @@ from evals.probes.base import (
     ProbeEnv,
     Simulator,
 )
-from evals.probes.consistency import Geometry, LoopClosure, Reprojection
 from evals.probes.frames import FrameScorer
+from evals.probes.loop_closure import LoopClosure
+from evals.probes.pose_geometry import Geometry
 from evals.probes.registry import make_probe
+from evals.probes.reprojection import Reprojection
 
 
 def run(probe, predictor, ctx, seeds=(0,), seed=0):
