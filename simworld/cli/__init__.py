@@ -21,9 +21,11 @@ from simworld.config import ConfigError, load_config, to_dataclass
 # Modules whose import registers commands; keep sorted.
 COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.collect",
+    "simworld.cli.compare",
     "simworld.cli.eval",
     "simworld.cli.import_data",
     "simworld.cli.info",
+    "simworld.cli.play",
     "simworld.cli.rollout",
     "simworld.cli.train",
     "simworld.cli.validate",

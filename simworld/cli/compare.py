@@ -1,0 +1,41 @@
+"""``simworld compare``: paired differences between checkpoints of eval runs, with verdicts."""
+
+from __future__ import annotations
+
+import sys
+
+from evals.report.compare import CompareConfig, compare, format_summary
+from simworld.cli.registry import command
+
+
+@command(
+    "compare",
+    CompareConfig,
+    help="Compare checkpoints of eval runs: paired bootstrap differences, verdicts, Markdown/HTML report.",
+)
+def run(cfg: CompareConfig) -> int:
+    """Write the comparison into ``cfg.out`` and print it; 1 when the runs cannot be compared."""
+    if not cfg.runs:
+        print("simworld compare: error: set runs=[RUN_A,RUN_B,...] (eval run directories)", file=sys.stderr)
+        return 2
+    if not cfg.out:
+        print("simworld compare: error: set out=<directory> for the comparison files", file=sys.stderr)
+        return 2
+    try:
+        result = compare(
+            cfg.runs,
+            cfg.out,
+            reference=cfg.reference,
+            pairs=cfg.pairs,
+            checkpoints=cfg.checkpoints,
+            n_boot=cfg.n_boot,
+            confidence=cfg.confidence,
+            seed=cfg.seed,
+            min_cases=cfg.min_cases,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"simworld compare: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(result.table))
+    print("\nwrote " + ", ".join(str(p) for p in result.paths.values()))
+    return 0
