@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from evals import rundir
+from evals.config import BASELINES, SuiteConfig  # noqa: F401  (re-exported)
 from evals.probes.base import (
     CopyLastFrame,
     Media,
@@ -44,72 +45,9 @@ from evals.probes.base import (
     Simulator,
 )
 from evals.probes.frames import FrameScorer
-from evals.probes.registry import PROBES, make_probe
-
-BASELINES = ("simulator", "copy_last_frame", "noise")
-"""Reference predictors a suite can run beside the checkpoints."""
+from evals.probes.registry import make_probe
 
 UNIT_FORMAT = 1
-
-
-@dataclass
-class SuiteConfig:
-    """Which probes, cases, seeds and references a benchmark report runs.
-
-    Attributes:
-        name: the suite's name (a column of the results table).
-        probes: ``{probe name: options}`` of the probes to run, in report order (names from
-            ``evals.probes.registry.PROBES``; options are the probe's keyword arguments).
-        world_seeds: worlds; every probe builds its cases in each.
-        seeds: sampling seeds (the model's noise; baselines are deterministic but are scored per
-            seed too, so that every checkpoint has the same rows).
-        baselines: reference predictors from ``BASELINES``.
-        env: the probes' env when no checkpoint is given (``{"id": ..., "params": {...}}``); with
-            checkpoints, the env recorded in the first checkpoint at its frame size.
-        lpips_net: LPIPS network ("alex" or "vgg"); null disables LPIPS.
-        media_per_probe: truth-beside-prediction GIFs kept per (predictor, probe, seed); 0: none.
-        media_for_simulator: also keep GIFs of the simulator (identical to the truth).
-        batch_size: cases a model generates at once.
-        only: run only these probes of ``probes`` (empty: all), e.g. ``suite.only=[physics]``.
-    """
-
-    name: str = "default"
-    probes: dict[str, dict[str, Any]] = field(default_factory=lambda: {name: {} for name in PROBES})
-    world_seeds: list[int] = field(default_factory=lambda: [0, 1])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    env: dict[str, Any] = field(
-        default_factory=lambda: {"id": "simworld/VoxelWorld-v0", "params": {"width": 64, "height": 64}}
-    )
-    lpips_net: str | None = "alex"
-    media_per_probe: int = 2
-    media_for_simulator: bool = False
-    batch_size: int = 8
-    only: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        unknown = [p for p in [*self.probes, *self.only] if p not in PROBES]
-        if unknown or not self.probes:
-            raise ValueError(
-                f"suite.probes: unknown or no probes {unknown}; valid probes: {', '.join(PROBES)}"
-            )
-        missing = [p for p in self.only if p not in self.probes]
-        if missing:
-            raise ValueError(f"suite.only names probes {missing} that suite.probes does not configure")
-        if self.only:
-            self.probes = {name: opts for name, opts in self.probes.items() if name in self.only}
-        bad = [b for b in self.baselines if b not in BASELINES]
-        if bad:
-            raise ValueError(f"suite.baselines: unknown {bad}; valid: {', '.join(BASELINES)}")
-        if not self.world_seeds or not self.seeds:
-            raise ValueError("suite.world_seeds and suite.seeds must each list at least one seed")
-        if self.lpips_net not in (None, "alex", "vgg"):
-            raise ValueError(f"suite.lpips_net must be 'alex', 'vgg' or null, got {self.lpips_net!r}")
-        if self.media_per_probe < 0 or self.batch_size < 1:
-            raise ValueError("suite.media_per_probe must be >= 0 and suite.batch_size >= 1")
-        unknown_env = sorted(set(self.env) - {"id", "params"})
-        if unknown_env:
-            raise ValueError(f"suite.env: unknown keys {unknown_env}; valid: id, params")
 
 
 @dataclass

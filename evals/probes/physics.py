@@ -123,9 +123,9 @@ def _metrics() -> dict[str, MetricSpec]:
         "region_motion": MetricSpec(
             f"motion energy of the prediction over {_REGION}: {F.MOTION_PROTOCOL}, from the last context "
             "frame through the K frames, mean; compare with region_motion_truth",
-            True,
+            None,
         ),
-        "region_motion_truth": MetricSpec("region_motion of the true frames (the reference value)", True),
+        "region_motion_truth": MetricSpec("region_motion of the true frames (the reference value)", None),
     }
     mse = (
         "Physics-IQ MSE between the K frames of {who} and the true frames (RGB in [0, 1], mean over "

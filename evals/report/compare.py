@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evals.config import PAIRS, CompareConfig  # noqa: F401  (re-exported)
 from evals.report import stats
 from evals.report.compare_report import comparison_blocks, row_interval, weights_available
 from evals.report.report import fmt_interval, write_documents
 from evals.report.results import UNIT_KEYS, Run, as_run, cluster_ids
 
-PAIRS = ("reference", "all")
 COMPARISON_COLUMNS = [
     "probe",
     "metric",
@@ -55,44 +55,6 @@ COMPARISON_COLUMNS = [
     "verdict",
 ]
 """Columns of ``comparison.parquet``/``comparison.csv`` (difference = candidate − reference)."""
-
-
-@dataclass
-class CompareConfig:
-    """Compare checkpoints of one or more eval runs (``simworld compare``; ``configs/compare.yaml``).
-
-    Attributes:
-        runs: run directories of ``simworld eval`` (one with several checkpoints, or several).
-        out: directory written with comparison.{parquet,csv,md,html} (required).
-        reference: the entry the others are compared with (label ``<run>/<checkpoint>`` or a
-            checkpoint name; default the first entry).
-        pairs: "reference" (each entry vs the reference) or "all" (every pair).
-        checkpoints: entries to include (labels or checkpoint names; default all).
-        n_boot: bootstrap resamples.
-        confidence: interval coverage.
-        seed: seed of the resampling.
-        min_cases: fewest paired cases (case, world seed, parameters) for a verdict (at least 2).
-    """
-
-    runs: list[str] = field(default_factory=list)
-    out: str = ""
-    reference: str | None = None
-    pairs: str = "reference"
-    checkpoints: list[str] | None = None
-    n_boot: int = stats.DEFAULT_N_BOOT
-    confidence: float = stats.DEFAULT_CONFIDENCE
-    seed: int = 0
-    min_cases: int = 2
-
-    def __post_init__(self) -> None:
-        if self.pairs not in PAIRS:
-            raise ValueError(f"pairs must be one of {', '.join(PAIRS)}, got {self.pairs!r}")
-        if self.n_boot < 1:
-            raise ValueError(f"n_boot must be >= 1, got {self.n_boot}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-        if self.min_cases < 2:
-            raise ValueError(f"min_cases must be >= 2 (an interval needs two cases), got {self.min_cases}")
 
 
 @dataclass(frozen=True)

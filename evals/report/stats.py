@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_N_BOOT = 2000
-DEFAULT_CONFIDENCE = 0.95
+from evals.config import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT  # noqa: F401  (re-exported; defined once)
 
 BETTER = "better"
 WORSE = "worse"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from evals.report.compare import CompareConfig, compare, format_summary
+from evals.config import CompareConfig
 from simworld.cli.registry import command
 
 
@@ -21,6 +21,8 @@ def run(cfg: CompareConfig) -> int:
     if not cfg.out:
         print("simworld compare: error: set out=<directory> for the comparison files", file=sys.stderr)
         return 2
+    from evals.report.compare import compare, format_summary
+
     try:
         result = compare(
             cfg.runs,

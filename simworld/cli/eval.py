@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from evals.suite import SuiteConfig, run_eval
+from evals.config import SuiteConfig
 from simworld.cli.registry import command
 from simworld.models.serialization import CheckpointError
 
@@ -64,6 +64,8 @@ def _device(name: str) -> str:
 )
 def run(cfg: EvalConfig) -> int:
     """Run the suite; exit 1 on a checkpoint or input error (named), before any compute."""
+    from evals.suite import run_eval
+
     try:
         result = run_eval(
             cfg.checkpoints,
