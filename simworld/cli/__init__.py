@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"unknown command '{name}'; valid commands: {', '.join(sorted(commands))}")
     cmd = commands[name]
     show_help = any(arg in _HELP_FLAGS for arg in rest)
-    overrides = []
+    overrides, bare = [], []
     for arg in rest:
         if arg in _HELP_FLAGS:
             continue
@@ -76,8 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(
                 f"{name}: unknown option '{arg}'; valid options: {valid} (config keys are set as key=value)"
             )
+        elif "=" not in arg and not arg.startswith(("+", "~")):
+            bare.append(arg)
         else:
             overrides.append(arg)
+    if bare:
+        if cmd.positional is None:
+            return _fail(f"{name}: unexpected argument '{bare[0]}'; config keys are set as key=value")
+        quoted = ",".join("'" + b.replace("\\", "\\\\").replace("'", "\\'") + "'" for b in bare)
+        overrides.append(f"{cmd.positional}=[{quoted}]")
     try:
         cfg = load_config(name, overrides, schema=cmd.schema, check_values=not show_help)
         if show_help:

@@ -12,11 +12,13 @@ from simworld.cli.registry import command
     "compare",
     CompareConfig,
     help="Compare checkpoints of eval runs: paired bootstrap differences, verdicts, Markdown/HTML report.",
+    positional="runs",
 )
 def run(cfg: CompareConfig) -> int:
     """Write the comparison into ``cfg.out`` and print it; 1 when the runs cannot be compared."""
     if not cfg.runs:
-        print("simworld compare: error: set runs=[RUN_A,RUN_B,...] (eval run directories)", file=sys.stderr)
+        usage = "simworld compare RUN_A [RUN_B ...] out=DIR"
+        print(f"simworld compare: error: name the eval run directories: {usage}", file=sys.stderr)
         return 2
     if not cfg.out:
         print("simworld compare: error: set out=<directory> for the comparison files", file=sys.stderr)

@@ -26,6 +26,8 @@ class Command:
         run: Runs the command; returns an exit code (``None`` means 0).
         help: One line for ``simworld --help``.
         flags: Shorthand flags mapped to overrides, e.g. ``{"--json": "format=json"}``.
+        positional: list-valued config key that collects bare arguments (no ``=``), e.g.
+            ``"runs"`` makes ``simworld compare A B`` mean ``runs=[A,B]``; None: none accepted.
     """
 
     name: str
@@ -33,13 +35,18 @@ class Command:
     run: RunFn
     help: str
     flags: Mapping[str, str] = field(default_factory=dict)
+    positional: str | None = None
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, schema: type, help: str, flags: Mapping[str, str] | None = None
+    name: str,
+    schema: type,
+    help: str,
+    flags: Mapping[str, str] | None = None,
+    positional: str | None = None,
 ) -> Callable[[RunFn], RunFn]:
     """Decorator registering ``run`` as ``simworld <name>`` with config schema ``schema``.
 
@@ -54,7 +61,7 @@ def command(
         if existing is not None and existing.run is not run:
             raise ValueError(f"command '{name}' is already registered by {existing.run.__module__}")
         register_schema(name, schema)
-        COMMANDS[name] = Command(name, schema, run, help, dict(flags or {}))
+        COMMANDS[name] = Command(name, schema, run, help, dict(flags or {}), positional)
         return run
 
     return decorator

@@ -171,11 +171,13 @@ def test_cli_refuses_altered_protocol(run_dir, run_copy, tmp_path, capsys):
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["metrics"][PROBE]["psnr"]["protocol"] += " (altered)"
     (other / "manifest.json").write_text(json.dumps(manifest))
-    code = main(["compare", f"runs=[{run_dir},{other}]", f"out={tmp_path / 'cmp'}"])
+    code = main(["compare", str(run_dir), str(other), f"out={tmp_path / 'cmp'}"])  # positional runs
     err = capsys.readouterr().err
     assert code == 1 and "refusing to compare" in err and "turn_back/psnr protocol" in err
     assert main(["compare", f"out={tmp_path / 'cmp'}"]) == 2
-    assert "set runs=" in capsys.readouterr().err
+    assert "name the eval run directories" in capsys.readouterr().err
+    assert main(["eval", "some/folder"]) == 2  # eval takes no positional arguments
+    assert "unexpected argument 'some/folder'" in capsys.readouterr().err
 
 
 def test_cli_smoke(run_dir, tmp_path):
