@@ -110,6 +110,7 @@ def write_results(run: Path, df: pd.DataFrame) -> None:
     os.close(fd)
     try:
         df.to_parquet(tmp, index=False)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
         os.replace(tmp, run / "results.parquet")
     finally:
         if os.path.exists(tmp):

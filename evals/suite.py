@@ -334,6 +334,13 @@ def summary_table(df: pd.DataFrame) -> str:
         return "(no summary rows)"
     pivot = summ.pivot_table(index=["probe", "metric"], columns="checkpoint", values="value", aggfunc="mean")
     with pd.option_context(
-        "display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format
+        "display.width",
+        200,
+        "display.max_columns",
+        None,
+        "display.max_rows",
+        200,
+        "display.float_format",
+        "{:.3f}".format,
     ):
         return str(pivot)
