@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.play",
     "simworld.cli.rollout",
     "simworld.cli.train",
+    "simworld.cli.train_idm",
     "simworld.cli.validate",
 )
 
