@@ -121,13 +121,21 @@ def build_predictors(
 
 
 def _unit_digest(
-    pred: Predictor, probe_name: str, options: dict, env: ProbeEnv, cases: list, seed: int, lpips: str
+    pred: Predictor,
+    probe_name: str,
+    options: dict,
+    probe_identity: dict,
+    env: ProbeEnv,
+    cases: list,
+    seed: int,
+    lpips: str,
 ) -> str:
     blob = {
         "format": UNIT_FORMAT,
         "predictor": pred.identity(),
         "probe": probe_name,
         "options": options,
+        "probe_identity": probe_identity,
         "env": env.describe(),
         "cases": [c.digest() for c in cases],
         "seed": seed,
@@ -237,7 +245,9 @@ def run_eval(
             # repeated for the other seeds at merge time so that every predictor has the same rows
             seeds = config.seeds[:1] if pred.deterministic else config.seeds
             for seed in seeds:
-                digest = _unit_digest(pred, pname, config.probes[pname] or {}, env, cases, seed, lpips_id)
+                digest = _unit_digest(
+                    pred, pname, config.probes[pname] or {}, probe.identity(), env, cases, seed, lpips_id
+                )
                 units.append((pname, probe, cases, pred, seed, keep, digest))
     computed = reused = 0
     mine = units[rank::world]

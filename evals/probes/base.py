@@ -116,6 +116,9 @@ class Case:
             results table and the cache key.
         stochastic: the outcome depends on randomness inside the simulator (mob wandering); the
             probe may compare with a second real run whose mob randomness differs (``variant=1``).
+        sampling_key: cases with the same sampling key get the same sampling noise from a seeded
+            predictor (e.g. a rollout with random actions and its commanded partner, so that only
+            the actions differ); empty: the case's own ``key``.
     """
 
     probe: str
@@ -126,6 +129,7 @@ class Case:
     scenario: Scenario | None = None
     params: dict[str, Any] = field(default_factory=dict)
     stochastic: bool = False
+    sampling_key: str = ""
 
     def __post_init__(self) -> None:
         if not self.actions:
@@ -137,6 +141,11 @@ class Case:
     def key(self) -> str:
         """Unique name within a suite: ``probe/name/w<world_seed>``."""
         return f"{self.probe}/{self.name}/w{self.world_seed}"
+
+    @property
+    def noise_key(self) -> str:
+        """What seeds this case's sampling noise (``sampling_key`` or ``key``)."""
+        return self.sampling_key or self.key
 
     @property
     def context_length(self) -> int:
@@ -162,6 +171,7 @@ class Case:
             "key": self.key,
             "params": self.params,
             "scenario": getattr(self.scenario, "__qualname__", None),
+            "sampling_key": self.noise_key,
             "context": _flat(self.context_actions).round(6).tolist(),
             "actions": self.flat_actions().round(6).tolist(),
         }
@@ -346,7 +356,7 @@ class Noise(Predictor):
     def predict(self, cases: Sequence[Case], truths: Sequence[Truth], seed: int) -> list[np.ndarray]:
         out = []
         for c, t in zip(cases, truths):
-            rng = np.random.default_rng(stable_seed("noise", seed, c.key))
+            rng = np.random.default_rng(stable_seed("noise", seed, c.noise_key))
             out.append(rng.integers(0, 256, (c.horizon, *t.frames.shape[1:]), dtype=np.uint8))
         return out
 
@@ -400,7 +410,7 @@ class ModelPredictor(Predictor):
                     np.stack([truths[i].context_frames for i in part]),
                     np.stack([cases[i].flat_actions() for i in part]),
                     context_actions=np.stack([cases[i].flat_context_actions() for i in part]),
-                    seed=[stable_seed("model", seed, cases[i].key) for i in part],
+                    seed=[stable_seed("model", seed, cases[i].noise_key) for i in part],
                 )
                 frames = result.frames.cpu().numpy()
                 for j, i in enumerate(part):
@@ -529,6 +539,11 @@ class Probe:
 
     name: ClassVar[str] = ""
     metrics: ClassVar[dict[str, MetricSpec]] = {}
+
+    def identity(self) -> dict[str, Any]:
+        """What else, besides its options and cases, changes this probe's numbers (e.g. the hash of a
+        model it scores with); part of the eval cache key. Default: nothing."""
+        return {}
 
     def cases(self, env: ProbeEnv, world_seeds: Sequence[int]) -> list[Case]:
         """The probe's cases for these worlds."""

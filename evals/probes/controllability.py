@@ -25,7 +25,9 @@ policy=evals.probes.controllability:segment_policy`` (see :func:`segment_policy`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,9 +233,18 @@ class Controllability(Probe):
                             context_actions=context,
                             actions=segment_actions(rng, self.horizon),
                             params={"index": i, "actions": kind, "pair": name, "horizon": self.horizon},
+                            # both rollouts of a pair draw the same sampling noise: only the actions differ
+                            sampling_key=f"{self.name}/{name}/w{int(world_seed)}",
                         )
                     )
         return out
+
+    def identity(self) -> dict[str, Any]:
+        """The IDM's weights hash: retraining it into the same folder must not reuse cached scores."""
+        if self.idm_path is None:
+            return {}
+        weights = Path(self.idm_path) / "model.safetensors"
+        return {"idm_sha256": hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None}
 
     # ------------------------------------------------------------------------------------- score
 

@@ -140,6 +140,15 @@ def test_changed_options_recompute_only_what_changed(turn_probe, tiny_ckpt: Path
     assert longer.computed == 6
 
 
+def test_a_probe_identity_change_invalidates_its_units(
+    turn_probe, tiny_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_eval([str(tiny_ckpt)], _config(), tmp_path / "r", report=False, progress=False)
+    monkeypatch.setattr(TurnProbe, "identity", lambda self: {"scoring_model_sha256": "retrained"})
+    again = run_eval([str(tiny_ckpt)], _config(), tmp_path / "r", report=False, progress=False)
+    assert (again.computed, again.reused) == (6, 0)
+
+
 def test_checkpoints_of_different_frame_sizes_are_refused_before_compute(tmp_path: Path) -> None:
     a = build_tiny_checkpoint(tmp_path / "a", frame_size=(32, 32), num_contexts=0)
     b = build_tiny_checkpoint(tmp_path / "b", frame_size=(16, 16), num_contexts=0)
