@@ -271,7 +271,7 @@ def run_eval(
     for _, _, _, pred, _, _, digest in units:
         unit = json.loads((run / "units" / f"{digest}.json").read_text())
         seeds = config.seeds if pred.deterministic else [unit["seed"]]
-        rows += [{**row, "seed": int(s)} for s in seeds for row in unit["rows"]]
+        rows += [{**row, "seed": int(s), "suite": config.name} for s in seeds for row in unit["rows"]]
         media += unit["media"]
     df = rundir.results_frame(rows)
     rundir.write_results(run, df)
