@@ -18,6 +18,9 @@ import simworld  # noqa: F401  (applies the torchvision CPU fix before lpips imp
 
 VERSION = "0.1"
 NETS = ("alex", "vgg")
+MIN_SIDE = {"alex": 31, "vgg": 16}
+"""Smallest frame side each trunk accepts: AlexNet's stride-4 conv and two 3×3/2 max-pools leave no
+pixel below 31; VGG16's four 2×2 pools need 16."""
 #: Registered weight names (``simworld.weights``) of each trunk.
 TRUNK_WEIGHTS = {"alex": "lpips_alexnet_trunk", "vgg": "lpips_vgg16_trunk"}
 

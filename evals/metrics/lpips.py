@@ -29,7 +29,7 @@ from einops import rearrange
 from evals.metrics.base import pin_eval
 from evals.metrics.framewise import FramewiseMetric
 from evals.metrics.weight_files import WeightsFile, file_sha256, resolve_weights
-from simworld.lpips_net import NETS, TRUNK_WEIGHTS, VERSION, build_lpips
+from simworld.lpips_net import MIN_SIDE, NETS, TRUNK_WEIGHTS, VERSION, build_lpips
 
 
 def build_lpips_network(
@@ -69,7 +69,7 @@ class LPIPS(FramewiseMetric):
     """LPIPS v0.1 distance, mean over frames then over videos (lower is better).
 
     ``update(generated, real)`` takes uint8 (B, T, H, W, 3) or float (B, T, H, W, 3) in [0, 1], or
-    (B, H, W, 3) images, H, W ≥ 16; ``compute()`` returns a float64 scalar.
+    (B, H, W, 3) images, H, W ≥ 31 (alex) or 16 (vgg); ``compute()`` returns a float64 scalar.
 
     Args:
         net: ``"alex"`` (the metric) or ``"vgg"``.
@@ -114,8 +114,9 @@ class LPIPS(FramewiseMetric):
     def frame_scores(self, generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """float32 (B, T, H, W, 3) in [0, 1] twice → float64 (B, T) LPIPS distances."""
         B, _, H, W, _ = generated.shape
-        if min(H, W) < 16:
-            raise ValueError(f"LPIPS needs frames of at least 16×16, got {H}×{W}")
+        side = MIN_SIDE[self.net_name]
+        if min(H, W) < side:
+            raise ValueError(f"LPIPS ({self.net_name}) needs frames of at least {side}×{side}, got {H}×{W}")
         gen = rearrange(generated, "b t h w c -> (b t) c h w") * 2 - 1  # [-1, 1], as lpips expects
         ref = rearrange(real, "b t h w c -> (b t) c h w") * 2 - 1
         out = []

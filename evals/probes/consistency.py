@@ -49,8 +49,11 @@ def _lpips(ctx: ProbeContext, a: np.ndarray, b: np.ndarray, mask: np.ndarray | N
     """LPIPS per frame (masked when ``mask`` is given), or NaNs and the reason."""
     if not ctx.scorer.lpips_available:
         return np.full(len(a), np.nan), ctx.scorer.lpips_unavailable
-    if min(a.shape[1:3]) < 16:
-        return np.full(len(a), np.nan), f"LPIPS needs frames of at least 16×16, got {a.shape[1]}×{a.shape[2]}"
+    side = ctx.scorer.min_side
+    if min(a.shape[1:3]) < side:
+        return np.full(
+            len(a), np.nan
+        ), f"LPIPS needs frames of at least {side}×{side}, got {a.shape[1]}×{a.shape[2]}"
     if mask is None:
         return ctx.scorer.lpips(a, b), ""
     return ctx.scorer.masked_lpips(a, b, mask), ""

@@ -31,6 +31,7 @@ import torch
 
 from evals.metrics.base import MetricUnavailable
 from evals.metrics.ssim import SSIM
+from simworld.lpips_net import MIN_SIDE
 
 PSNR_CAP_DB = 100.0
 MSE_FLOOR = 10 ** (-PSNR_CAP_DB / 10)
@@ -125,6 +126,8 @@ class FrameScorer:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self._lpips: Any = None
+        self.lpips_net = lpips_net
+        self.min_side = MIN_SIDE.get(lpips_net or "alex", 31)
         self.lpips_unavailable = ""
         self.lpips_label = ""
         if lpips_net is None:
@@ -151,8 +154,11 @@ class FrameScorer:
         if self._lpips is None:
             raise MetricUnavailable(self.lpips_unavailable)
         g, r = _pair(generated, real)
-        if min(g.shape[1:3]) < 16:
-            raise ValueError(f"LPIPS needs frames of at least 16×16, got {g.shape[1]}×{g.shape[2]}")
+        if min(g.shape[1:3]) < self.min_side:
+            raise ValueError(
+                f"LPIPS ({self.lpips_net}) needs frames of at least {self.min_side}×{self.min_side}, "
+                f"got {g.shape[1]}×{g.shape[2]}"
+            )
         gt = torch.from_numpy(g).float().permute(0, 3, 1, 2) * 2 - 1
         rt = torch.from_numpy(r).float().permute(0, 3, 1, 2) * 2 - 1
         net, out = self._lpips, []
