@@ -6,17 +6,17 @@ window of ``max_context_frames``), decodes them, and reads reward/termination fr
 head. Every env draws its noise from its own CPU ``torch.Generator``.
 
 Per-env resets. The KV cache (``simworld.models.kv_cache``) keeps one frame counter and one set
-of slots for the whole batch, with no per-row key mask, so one row cannot be re-prefilled alone.
-``reset_rows`` therefore rebuilds the whole cache: every env's context window (already noised
-at the context level, kept in ``AutoregressiveSampler.window``) is re-prefilled in one batched
-pass, with the reset envs' rows replaced by their new contexts. Cost: one DiT forward over
-N x L frames (L = the longest window), i.e. about L / (num_inference_steps + 1) ordinary steps.
-Rows must have the same length L: shorter rows (a freshly reset env with T < L frames) are
-left-padded with copies of their first frame under the null action ("nothing happened before").
-A padded env sees a slightly different context from the same env alone in a batch of one, and
-the rebuild recomputes the kept envs' cached keys from their window (exactly what the uncached
-model sees); so an env's frames depend on when the other envs reset. Same checkpoint, seeds
-and actions for the whole batch still give the same frames.
+of slots for the whole batch. The first reset prefills every env's window in one batched pass.
+Later resets of some envs prefill only those rows: each new context window (left-padded to the
+batch's window length L with copies of its first frame under the null action, "nothing happened
+before") runs through the DiT into a cache positioned at the batch's current frame
+(``KVCache(first_frame=next_frame - L)``), so its keys land in the same slots with the same RoPE
+positions, and ``KVCache.load_row`` drops them into the batch. The other envs' cached keys are
+left exactly as they were: an env's frames do not depend on when the others reset. Cost: one DiT
+forward over (reset envs) x L frames. A new context longer than L (possible while the batch's
+window is still filling) falls back to re-prefilling the whole batch from its windows. A padded
+env sees a slightly different context from the same env alone in a batch of one; same
+checkpoint, seeds and actions still give the same frames.
 
 Uncertainty (``uncertainty="two_sample"``): a second sample of the next frame from independent
 noise (its own generator per env, seeded from the env's seed, so the main trajectory is the same
@@ -122,7 +122,7 @@ class BatchedWorld:
     def reset_rows(
         self, contexts: dict[int, Context], seeds: dict[int, int | None], fresh_seed: Sequence[int]
     ) -> None:
-        """Reset envs ``contexts.keys()`` and rebuild the cache (see the module docstring).
+        """Reset envs ``contexts.keys()``: prefill their rows, or the whole cache (see the module docstring).
 
         Args:
             contexts: env index -> its new context.
@@ -134,17 +134,53 @@ class BatchedWorld:
         """
         if not self.ready and set(contexts) != set(range(self.num_envs)):
             raise ValueError(f"the first reset must reset all {self.num_envs} envs")
-        rows: list[dict[str, torch.Tensor]] = []
-        for i in range(self.num_envs):
-            if i in contexts:
-                s = seeds.get(i)
-                s = int(fresh_seed[i]) if s is None else int(s)
-                self.generators[i].manual_seed(s)
-                self.aux_generators[i].manual_seed((s + 0x9E3779B97F4A7C15) % 2**63)
-                rows.append(self._encode(contexts[i], self.generators[i]))
-                self.context_frames[i] = rows[-1]["latents"].shape[1]
-            else:
-                rows.append({k: v[i : i + 1] for k, v in self.ar.window.items()})
+        new: dict[int, dict[str, torch.Tensor]] = {}
+        for i in sorted(contexts):
+            s = seeds.get(i)
+            s = int(fresh_seed[i]) if s is None else int(s)
+            self.generators[i].manual_seed(s)
+            self.aux_generators[i].manual_seed((s + 0x9E3779B97F4A7C15) % 2**63)
+            new[i] = self._encode(contexts[i], self.generators[i])
+            self.context_frames[i] = new[i]["latents"].shape[1]
+        cache = self.ar.cache
+        L = self.ar.window["latents"].shape[1] if self.ready else 0
+        if (
+            self.ready
+            and len(new) < self.num_envs  # a full reset starts a fresh cache at frame 0
+            and cache is not None
+            and cache.num_frames == L
+            and all(r["latents"].shape[1] <= L for r in new.values())
+        ):
+            self._prefill_rows({i: self._pad(r, L) for i, r in new.items()})
+        else:
+            self._prefill_all(new)
+        self.ready = True
+
+    def _prefill_rows(self, rows: dict[int, dict[str, torch.Tensor]]) -> None:
+        """Prefill only the reset rows at the batch's position and load them into its cache."""
+        idx = sorted(rows)
+        stacked = {k: torch.cat([rows[i][k] for i in idx]) for k in rows[idx[0]]}
+        for k, value in stacked.items():
+            self.ar.window[k][idx] = value
+        L = stacked["latents"].shape[1]
+        part = KVCache(self.window, first_frame=self.ar.cache.next_frame - L)
+        self.model.dit(
+            stacked["latents"],
+            stacked["levels"],
+            stacked["actions"],
+            stacked["mask"],
+            cache=part,
+            write_cache=True,
+        )
+        for j, i in enumerate(idx):
+            self.ar.cache.load_row(i, part, j)
+
+    def _prefill_all(self, new: dict[int, dict[str, torch.Tensor]]) -> None:
+        """Rebuild every row's window (new contexts for the reset rows) and prefill a fresh cache."""
+        rows = [
+            new[i] if i in new else {k: v[i : i + 1] for k, v in self.ar.window.items()}
+            for i in range(self.num_envs)
+        ]
         L = max(r["latents"].shape[1] for r in rows)
         rows = [self._pad(r, L) for r in rows]
         window = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
@@ -160,7 +196,6 @@ class BatchedWorld:
                 cache=self.ar.cache,
                 write_cache=True,
             )
-        self.ready = True
 
     @torch.no_grad()
     def _second_sample(self, actions: torch.Tensor) -> torch.Tensor:

@@ -119,8 +119,9 @@ class GridLayout:
         k, v = (rearrange(z, "b (t n) h d -> b t n h d", t=self.T) for z in (k, v))  # (B, T, N, H, hd)
         keys, values = self.cache.attend_buffers(layer, kind, k, v)  # views of the valid slots
         mask = None  # one new frame is the latest: it may see every slot
-        if self.T > 1:  # filling an empty cache: causal by absolute frame index
-            mask = (self.key_frames[None, :] <= self.query_frames[:, None]).to(q.device)  # (T, S')
+        if self.T > 1:  # filling an empty cache: causal by absolute frame index, never an empty slot
+            kf = self.key_frames[None, :]
+            mask = ((kf >= 0) & (kf <= self.query_frames[:, None])).to(q.device)  # (T, S')
         if kind == "temporal":
             qg = rearrange(q, "b (t n) h d -> (b n) h t d", t=self.T)  # (B*N, H, T, hd)
             out = _sdpa(qg, keys.flatten(0, 1), values.flatten(0, 1), mask)  # (B*N, H, T, hd)

@@ -31,27 +31,34 @@ class KVCache:
 
     Args:
         max_frames: most context frames held (the sliding window).
+        first_frame: absolute index of the first frame the empty cache will hold (0 for a new
+            sequence). A row prefilled at another batch's current position (``first_frame =
+            next_frame - L`` of that batch) lands in the same slots with the same RoPE positions,
+            so ``load_row`` can drop it into the batch (a per-env reset).
 
     Raises:
-        ValueError: ``max_frames`` < 1.
+        ValueError: ``max_frames`` < 1 or ``first_frame`` < 0.
     """
 
-    def __init__(self, max_frames: int) -> None:
+    def __init__(self, max_frames: int, first_frame: int = 0) -> None:
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        if first_frame < 0:
+            raise ValueError(f"first_frame must be >= 0, got {first_frame}")
         self.max_frames = max_frames
         self.capacity = max_frames + 1
         self._keys: dict[int, torch.Tensor] = {}
         self._values: dict[int, torch.Tensor] = {}
         self.slot_frames = torch.full((self.capacity,), -1, dtype=torch.long)
-        self.next_frame = 0
+        self.first_frame = first_frame
+        self.next_frame = first_frame
         self.writing = False
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def num_frames(self) -> int:
         """Context frames held (at most ``max_frames``)."""
-        return min(self.next_frame, self.max_frames)
+        return min(self.next_frame - self.first_frame, self.max_frames)
 
     def begin(self, new_frames: int, write: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Plan a pass over ``new_frames`` frames; return (query frame indices (T,), key frame indices (S',)).
@@ -61,7 +68,7 @@ class KVCache:
         """
         if not write and new_frames != 1:
             raise ValueError(f"a pass that does not write the cache takes 1 frame, got {new_frames}")
-        if new_frames > 1 and (self.next_frame > 0 or new_frames > self.max_frames):
+        if new_frames > 1 and (self.next_frame > self.first_frame or new_frames > self.max_frames):
             raise ValueError(
                 f"several frames ({new_frames}) can only fill an empty cache, at most max_frames="
                 f"{self.max_frames}; the cache holds {self.num_frames}"
@@ -110,12 +117,32 @@ class KVCache:
             for layer, tensor in store.items():
                 store[layer] = tensor[index]
 
+    def load_row(self, row: int, other: KVCache, other_row: int = 0) -> None:
+        """Replace batch row ``row`` of every entry with row ``other_row`` of ``other``.
+
+        ``other`` must hold the same frame positions in the same slots: a cache created with
+        ``first_frame = self.next_frame - L`` and filled with L frames (see ``first_frame``).
+
+        Raises:
+            ValueError: ``other`` is at another position, has another window, or other layers.
+        """
+        if other.capacity != self.capacity or other.next_frame != self.next_frame:
+            raise ValueError(
+                f"load_row needs a cache of the same window at the same position; got capacity "
+                f"{other.capacity} at frame {other.next_frame} for {self.capacity} at frame {self.next_frame}"
+            )
+        if set(other._keys) != set(self._keys):
+            raise ValueError("load_row: the two caches hold different layers")
+        for store, source in ((self._keys, other._keys), (self._values, other._values)):
+            for layer, tensor in store.items():
+                tensor[row] = source[layer][other_row].to(tensor.dtype)
+
     def clear(self) -> None:
-        """Drop every entry."""
+        """Drop every entry (the next frame is ``first_frame`` again)."""
         self._keys.clear()
         self._values.clear()
         self.slot_frames.fill_(-1)
-        self.next_frame = 0
+        self.next_frame = self.first_frame
 
     def nbytes(self) -> int:
         """Memory held by the cached tensors, in bytes."""
