@@ -21,9 +21,25 @@ VOXEL_IDS: dict[str, tuple[dict, int]] = {
 }
 
 
+_DOOM = "envs.vizdoom.env:DoomEnv"
+
+#: id -> DoomEnv kwargs; ViZDoom is imported only when one is made (optional extra ``vizdoom``).
+#: Episodes end at the scenario's own timeout.
+DOOM_IDS: dict[str, dict] = {
+    "simworld/Doom-v0": {"scenario": "my_way_home"},
+    "simworld/DoomMyWayHome-v0": {"scenario": "my_way_home"},
+    "simworld/DoomBasic-v0": {"scenario": "basic"},
+    "simworld/DoomDeathmatch-v0": {"scenario": "deathmatch"},
+    "simworld/DoomHealthGathering-v0": {"scenario": "health_gathering"},
+}
+
+
 def register_envs() -> None:
     """Register every simworld environment id (idempotent)."""
     register_learned_env()
+    for env_id, kwargs in DOOM_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=_DOOM, kwargs=kwargs)
     for env_id, (kwargs, max_steps) in VOXEL_IDS.items():
         if env_id in registry:
             continue
