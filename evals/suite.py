@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from envs.registration import VOXEL_IDS
 from evals import rundir
 from evals.config import BASELINES, SuiteConfig  # noqa: F401  (re-exported)
 from evals.probes.base import (
@@ -93,6 +94,11 @@ def build_predictors(
     models = [loader(str(path), device) for path in checkpoints]
     if models:
         env = ProbeEnv.from_model(models[0])
+        if env.id not in VOXEL_IDS:
+            raise ValueError(
+                f"checkpoint {checkpoints[0]} was trained on {env.id!r}; the probes build voxel-world "
+                f"scenarios and need one of {', '.join(VOXEL_IDS)} (see docs/byo_env.md for other games)"
+            )
         for path, m in zip(checkpoints[1:], models[1:]):
             other = ProbeEnv.from_model(m)
             if other.describe() != env.describe():

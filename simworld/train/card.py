@@ -33,6 +33,8 @@ def model_card(run: Any, step: int) -> dict[str, Any]:
     dataset = run.stream.dataset
     card = {
         "stage": cfg.trainer.stage,
+        # the env the data came from: the learned env's live resets and the probes' env use it
+        "env": dict(dataset.manifest.env),
         "data": {
             "path": str(Path(cfg.data.path).resolve()),
             "train_episodes": len(dataset.episodes),

@@ -224,3 +224,12 @@ def test_torchrun_shards_merge_into_the_single_process_table(tiny_ckpt: Path, tm
     b = pd.read_parquet(tmp_path / "sharded" / "results.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert len(list((tmp_path / "sharded" / "units").glob("*.json"))) == 6
+
+
+def test_a_checkpoint_of_another_game_is_refused_before_compute(tmp_path: Path) -> None:
+    ckpt = build_tiny_checkpoint(
+        tmp_path / "grid", frame_size=(32, 32), num_contexts=0, env={"id": "byo/GridChase-v0", "params": {}}
+    )
+    with pytest.raises(ValueError, match="probes build voxel-world scenarios"):
+        run_eval([str(ckpt)], SuiteConfig(only=["loop_closure"]), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -44,6 +44,8 @@ def test_dit_stage_writes_a_checkpoint_that_loads_and_steps(
     assert "steps: 4 of 4" in (out / "model_card.md").read_text()
     model = WorldModel.load(out / "checkpoint")
     assert model.training["stage"] == "dit"
+    # the data's env travels with the checkpoint (live resets, the probes' env)
+    assert model.training["env"] == json.loads((tiny_dataset / "manifest.json").read_text())["env"]
     window = next(iter(WindowDataset(tiny_dataset, 4, split="all", shuffle=False)))
     model.reset(window["frames"][None, :2], window["actions"][None, :1], seed=0)
     step = model.step(np.zeros((1, FLAT_DIM), np.float32))
