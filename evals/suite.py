@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from envs.registration import VOXEL_IDS
 from evals import rundir
 from evals.config import BASELINES, SuiteConfig  # noqa: F401  (re-exported)
 from evals.probes.base import (
@@ -94,11 +93,6 @@ def build_predictors(
     models = [loader(str(path), device) for path in checkpoints]
     if models:
         env = ProbeEnv.from_model(models[0])
-        if env.id not in VOXEL_IDS:
-            raise ValueError(
-                f"checkpoint {checkpoints[0]} was trained on {env.id!r}; the probes build voxel-world "
-                f"scenarios and need one of {', '.join(VOXEL_IDS)} (see docs/byo_env.md for other games)"
-            )
         for path, m in zip(checkpoints[1:], models[1:]):
             other = ProbeEnv.from_model(m)
             if other.describe() != env.describe():
@@ -235,6 +229,13 @@ def run_eval(
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     env, predictors = build_predictors(checkpoints, config, device, names)
     probes = {name: make_probe(name, **(opts or {})) for name, opts in config.probes.items()}
+    cannot = [n for n, p in probes.items() if p.supported_envs is not None and env.id not in p.supported_envs]
+    if cannot:
+        can = [n for n, p in probes.items() if n not in cannot] or ["controllability"]
+        raise ValueError(
+            f"probes {cannot} build voxel-world scenes and cannot run on {env.id!r} (the checkpoint's "
+            f"env); run the probes that need only frames and actions, e.g. suite.only=[{','.join(can)}]"
+        )
     run = Path(out)
     (run / "units").mkdir(parents=True, exist_ok=True)
     scorer = FrameScorer(lpips_net=config.lpips_net, device=device)

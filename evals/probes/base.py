@@ -38,6 +38,14 @@ import numpy as np
 
 from simworld import actions as A
 
+VOXEL_ENVS: tuple[str, ...] = (
+    "simworld/VoxelWorld-v0",
+    "simworld/VoxelNavigate-v0",
+    "simworld/VoxelCollectLog-v0",
+    "simworld/VoxelCollectDirt-v0",
+)
+"""The voxel world's ids: what probes that build scenes with the voxel scenario API run on."""
+
 Scenario = Callable[[Any], None]
 """Edits a world before its first frame (``envs.voxel.world.VoxelWorld`` scenario API)."""
 
@@ -66,7 +74,9 @@ class ProbeEnv:
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        """(H, W) of the frames (the env's defaults when not given)."""
+        """(H, W) of the frames: ``params`` height/width, else the env's defaults (made to ask it)."""
+        if "height" in self.params and "width" in self.params:
+            return int(self.params["height"]), int(self.params["width"])
         env = self.make()
         try:
             H, W = env.observation_space.shape[:2]
@@ -535,10 +545,14 @@ class Probe:
     Class attributes:
         name: the probe's name in the results table.
         metrics: ``{metric name: MetricSpec}`` of every metric its rows use.
+        supported_envs: ids of the envs it can run on (``VOXEL_ENVS`` for the probes that build
+            voxel scenes), None for any env.
     """
 
     name: ClassVar[str] = ""
     metrics: ClassVar[dict[str, MetricSpec]] = {}
+    supported_envs: ClassVar[tuple[str, ...] | None] = None
+    """Gymnasium ids whose scenes the probe can build (None: any env with frames and canonical actions)."""
 
     def identity(self) -> dict[str, Any]:
         """What else, besides its options and cases, changes this probe's numbers (e.g. the hash of a

@@ -36,6 +36,7 @@ import torch
 from evals.metrics.base import MetricUnavailable
 from evals.probes import frames as F
 from evals.probes.base import (
+    VOXEL_ENVS,
     Case,
     Media,
     MetricSpec,
@@ -123,6 +124,8 @@ class LongRangeCoherence(Probe):
     Raises:
         ValueError: an option out of range or an unknown policy/protocol (names the valid ones).
     """
+
+    supported_envs = VOXEL_ENVS
 
     name = "coherence"
     metrics = {

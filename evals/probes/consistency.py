@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evals.probes.base import Case, Media, Probe, ProbeContext, ProbeOutput, Row, Truth
+from evals.probes.base import VOXEL_ENVS, Case, Media, Probe, ProbeContext, ProbeOutput, Row, Truth
 from evals.probes.scenarios import Arena, action, in_arena, repeat
 
 LPIPS_PROTOCOL = "LPIPS v0.1 (alex), RGB in [-1, 1] (evals.probes.frames)"
@@ -115,6 +115,8 @@ def _still(n: int) -> list[dict[str, Any]]:
 
 class _CaseProbe(Probe):
     """A probe scored case by case: ``case_rows`` per case, one ``Media`` per case with ``caption``."""
+
+    supported_envs = VOXEL_ENVS
 
     caption: ClassVar[str] = ""
 

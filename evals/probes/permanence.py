@@ -56,6 +56,7 @@ from envs.voxel.physics import EYE_HEIGHT
 from envs.voxel.render import ENTITY_SEG_OFFSET, camera_basis
 from evals.probes import frames as F
 from evals.probes.base import (
+    VOXEL_ENVS,
     Case,
     Media,
     MetricSpec,
@@ -357,6 +358,8 @@ class ObjectPermanence(Probe):
     Raises:
         ValueError: an unknown object or mode, or an option out of range (the message names the valid ones).
     """
+
+    supported_envs = VOXEL_ENVS
 
     name: ClassVar[str] = "permanence"
     metrics: ClassVar[dict[str, MetricSpec]] = _metrics(40.0, 0.5)

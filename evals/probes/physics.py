@@ -54,7 +54,18 @@ import numpy as np
 from envs.voxel.blocks import BLOCK_IDS
 from envs.voxel.render import ENTITY_SEG_OFFSET
 from evals.probes import frames as F
-from evals.probes.base import Case, Media, MetricSpec, Probe, ProbeContext, ProbeEnv, ProbeOutput, Row, Truth
+from evals.probes.base import (
+    VOXEL_ENVS,
+    Case,
+    Media,
+    MetricSpec,
+    Probe,
+    ProbeContext,
+    ProbeEnv,
+    ProbeOutput,
+    Row,
+    Truth,
+)
 from evals.probes.physics_cases import STATIC, PhysicsCase, Wrong, catalogue, render_wrong, require_voxel
 from evals.probes.scenarios import in_arena
 
@@ -279,6 +290,8 @@ class PhysicsCases(Probe):
     Raises:
         ValueError: an unknown case name (the message lists the valid ones), or none.
     """
+
+    supported_envs = VOXEL_ENVS
 
     name = "physics"
     metrics = _metrics()

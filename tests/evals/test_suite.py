@@ -230,6 +230,6 @@ def test_a_checkpoint_of_another_game_is_refused_before_compute(tmp_path: Path) 
     ckpt = build_tiny_checkpoint(
         tmp_path / "grid", frame_size=(32, 32), num_contexts=0, env={"id": "byo/GridChase-v0", "params": {}}
     )
-    with pytest.raises(ValueError, match="probes build voxel-world scenarios"):
+    with pytest.raises(ValueError, match=r"probes \['loop_closure'\] build voxel-world scenes"):
         run_eval([str(ckpt)], SuiteConfig(only=["loop_closure"]), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
