@@ -37,6 +37,8 @@ def build_tiny_checkpoint(
     env: dict[str, Any] | None = None,
     action_gain: float = 1.0,
     seed: int = 0,
+    temporal: str = "causal",
+    extra_cond_dim: int = 0,
 ) -> Path:
     """Write a random-weight checkpoint folder with bundled contexts; return the folder.
 
@@ -57,11 +59,23 @@ def build_tiny_checkpoint(
             actions change frames and rewards (effects ~1e-3); a gain of ~10 makes the reward
             depend on the action clearly, for tests that need a learnable signal.
         seed: seed of the weights and the contexts.
+        temporal: the DiT's temporal attention, "causal" (the world model) or "bidirectional"
+            (needed by backward extension and interpolation, ``simworld.modes``).
+        extra_cond_dim: length of the DiT's extra conditioning embedding (``simworld.modes``'
+            ``condition``); 0 = off.
     """
 
     torch.manual_seed(seed)
     latent = PixelSpace(PixelSpaceConfig(spatial_factor))
-    dit = DiT(DiTConfig.preset(preset, in_channels=latent.config.latent_channels, patch_size=patch_size))
+    dit = DiT(
+        DiTConfig.preset(
+            preset,
+            in_channels=latent.config.latent_channels,
+            patch_size=patch_size,
+            temporal=temporal,
+            extra_cond_dim=extra_cond_dim,
+        )
+    )
     head = RewardTerminationHead(RewardHeadConfig(in_dim=dit.config.hidden_size, hidden=16))
     with torch.no_grad():  # adaLN-Zero starts as the identity; perturb so frames depend on inputs
         for p in dit.parameters():

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.info",
     "simworld.cli.play",
     "simworld.cli.rollout",
+    "simworld.cli.sample",
     "simworld.cli.train",
     "simworld.cli.train_idm",
     "simworld.cli.validate",
