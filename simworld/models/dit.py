@@ -36,6 +36,7 @@ TEMPORAL_MODES = ("causal", "bidirectional")
 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"hidden_size": 64, "depth": 2, "num_heads": 2},
+    "mini": {"hidden_size": 192, "depth": 6, "num_heads": 3},
     "small": {"hidden_size": 384, "depth": 12, "num_heads": 6},
     "base": {"hidden_size": 768, "depth": 12, "num_heads": 12},
     "L": {"hidden_size": 1024, "depth": 24, "num_heads": 16},

@@ -28,7 +28,7 @@ class ModelConfig:
     """The DiT and its reward/termination head (config group ``model``).
 
     Attributes:
-        preset: DiT size preset (``simworld.models.dit.PRESETS``: tiny, small, base, L, XL).
+        preset: DiT size preset (``simworld.models.dit.PRESETS``: tiny, mini, small, base, L, XL).
         patch_size: latent patch side.
         attention: "factorized" (spatial then temporal) or "spacetime" (full attention).
         temporal: "causal" (autoregressive world model) or "bidirectional".

@@ -54,7 +54,7 @@ def test_config_validation_and_presets():
         DiTConfig(hidden_size=100, num_heads=3)
     with pytest.raises(ValueError, match="unknown DiT preset"):
         DiTConfig.preset("huge")
-    assert list(PRESETS) == ["tiny", "small", "base", "L", "XL"]
+    assert list(PRESETS) == ["tiny", "mini", "small", "base", "L", "XL"]
     sizes = [parameter_count(DiTConfig.preset(name)) for name in PRESETS]
     assert sizes == sorted(sizes) and sizes[0] < 1e6 and sizes[-1] > 5e8
 
