@@ -44,10 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from simworld import actions as A
 from simworld.diffusion.generate import autoregressive_levels, generate, randn_per_env
-from simworld.diffusion.training import frame_aligned
-from simworld.world_model import WorldModel
+from simworld.world_model import WorldModel, align_actions
 
 MODES = ("image_to_video", "extend", "interpolate", "edit", "image")
 """Mode names of ``simworld sample mode=...``."""
@@ -111,30 +109,11 @@ def _check_count(value: int, name: str, minimum: int = 1) -> None:
 
 def _actions(actions: Any, B: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Frame-aligned actions (B, T, FLAT_DIM) and mask (B, T) from None, (T-1 | T, A) or (B, T-1 | T, A)."""
-    if actions is None:
-        return torch.zeros(B, T, A.FLAT_DIM), torch.zeros(B, T, dtype=torch.bool)
-    a = actions if isinstance(actions, torch.Tensor) else torch.as_tensor(np.asarray(actions))
-    if a.ndim == 2:
-        a = a[None].expand(B, -1, -1)
-    if (
-        a.ndim != 3
-        or a.shape[0] != B
-        or a.shape[1] not in (T - 1, T)
-        or a.shape[2] != A.FLAT_DIM
-        or not a.is_floating_point()
-        or not torch.isfinite(a).all()
-    ):
-        raise ValueError(
-            f"actions must be finite float ({T}, {A.FLAT_DIM}) (the action that led to each frame of "
-            f"the {T}-frame result) or ({T - 1}, {A.FLAT_DIM}) (between its frames), optionally with a "
-            f"leading batch axis of {B}; got {a.dtype} {tuple(a.shape)}"
-        )
-    a = a.float().cpu()
-    if a.shape[1] == T:
-        return a, torch.ones(B, T, dtype=torch.bool)
-    if T == 1:
-        return torch.zeros(B, 1, A.FLAT_DIM), torch.zeros(B, 1, dtype=torch.bool)
-    return frame_aligned(a)
+    if actions is not None:
+        actions = actions if isinstance(actions, torch.Tensor) else torch.as_tensor(np.asarray(actions))
+        if actions.ndim == 2:
+            actions = actions[None].expand(B, -1, -1)
+    return align_actions(actions, B, T, "actions")
 
 
 def _condition(model: WorldModel, condition: Any, B: int) -> torch.Tensor | None:

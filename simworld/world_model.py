@@ -75,6 +75,41 @@ class RolloutOutput:
     termination_prob: torch.Tensor
 
 
+def align_actions(actions: Any, B: int, T: int, name: str = "actions") -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame-aligned actions (B, T, A) and their mask (B, T) for a T-frame clip.
+
+    Args:
+        actions: float (B, T-1, A) — the actions between the frames (frame 0 then gets the null
+            action, masked) — or (B, T, A) — the action that led to each frame; None: all null.
+        B, T: batch size and clip length.
+        name: the argument's name in the error message.
+
+    Raises:
+        ValueError: another shape, a non-float dtype or non-finite values.
+    """
+    if actions is None:
+        return torch.zeros(B, T, A.FLAT_DIM), torch.zeros(B, T, dtype=torch.bool)
+    a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, torch.Tensor) else actions)
+    if (
+        a.ndim != 3
+        or a.shape[0] != B
+        or a.shape[1] not in (T - 1, T)
+        or a.shape[2] != A.FLAT_DIM
+        or not a.is_floating_point()
+        or not torch.isfinite(a).all()
+    ):
+        raise ValueError(
+            f"{name} must be finite float ({B}, {T - 1}, {A.FLAT_DIM}) (between the {T} frames) or "
+            f"({B}, {T}, {A.FLAT_DIM}) (the action that led to each frame), got {a.dtype} {tuple(a.shape)}"
+        )
+    a = a.float().cpu()
+    if a.shape[1] == T:
+        return a, torch.ones(B, T, dtype=torch.bool)
+    if T == 1:
+        return torch.zeros(B, 1, A.FLAT_DIM), torch.zeros(B, 1, dtype=torch.bool)
+    return frame_aligned(a)
+
+
 class WorldModel:
     """A learned environment simulator over a latent space; see the module docstring.
 
@@ -209,28 +244,7 @@ class WorldModel:
 
     def _context_actions(self, actions: Any, B: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame-aligned actions (B, T, A) and mask (B, T) from (B, T-1, A) or (B, T, A)."""
-        if actions is None:
-            return torch.zeros(B, T, A.FLAT_DIM), torch.zeros(B, T, dtype=torch.bool)
-        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, torch.Tensor) else actions)
-        if (
-            a.ndim != 3
-            or a.shape[0] != B
-            or a.shape[1] not in (T - 1, T)
-            or a.shape[2] != A.FLAT_DIM
-            or not a.is_floating_point()
-            or not torch.isfinite(a).all()
-        ):
-            raise ValueError(
-                f"context_actions must be finite float ({B}, {T - 1}, {A.FLAT_DIM}) (between the "
-                f"{T} frames) or ({B}, {T}, {A.FLAT_DIM}) (the action that led to each frame), "
-                f"got {a.dtype} {tuple(a.shape)}"
-            )
-        a = a.float().cpu()
-        if a.shape[1] == T:
-            return a, torch.ones(B, T, dtype=torch.bool)
-        if T == 1:
-            return torch.zeros(B, 1, A.FLAT_DIM), torch.zeros(B, 1, dtype=torch.bool)
-        return frame_aligned(a)
+        return align_actions(actions, B, T, "context_actions")
 
     def _seed_generators(self, seed: int | Sequence[int] | None, B: int) -> list[torch.Generator]:
         if seed is None:

@@ -66,6 +66,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import DependencyNotInstalled, ResetNeeded
 
+from envs.ground_truth import parse_ground_truth as parse_keys
 from simworld import actions as A
 
 SCENARIOS: dict[str, str] = {
@@ -139,22 +140,12 @@ def _import_vizdoom():
 
 
 def parse_ground_truth(ground_truth: str | Iterable[str] | None) -> frozenset[str]:
-    """Normalise ``ground_truth``: None (nothing), "all", or names from ``GROUND_TRUTH_KEYS``.
+    """Normalise ``ground_truth``: None, "all", or names from ``GROUND_TRUTH_KEYS`` (``envs.ground_truth``).
 
     Raises:
         ValueError: an unknown key, naming the valid ones.
     """
-    if ground_truth is None:
-        return frozenset()
-    if isinstance(ground_truth, str):
-        ground_truth = GROUND_TRUTH_KEYS if ground_truth == "all" else (ground_truth,)
-    keys = frozenset(ground_truth)
-    unknown = sorted(keys - set(GROUND_TRUTH_KEYS))
-    if unknown:
-        raise ValueError(
-            f"unknown ground_truth keys {unknown}; valid: None, 'all' or any of {list(GROUND_TRUTH_KEYS)}"
-        )
-    return keys
+    return parse_keys(ground_truth, GROUND_TRUTH_KEYS)
 
 
 def doom_to_pose(doom_pose: np.ndarray) -> np.ndarray:

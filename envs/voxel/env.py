@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from envs.ground_truth import parse_ground_truth as parse_keys
 from simworld import actions as A
 
 from .blocks import TEXTURES
@@ -47,22 +48,12 @@ GROUND_TRUTH_KEYS = (
 
 
 def parse_ground_truth(ground_truth: str | Iterable[str] | None) -> frozenset[str]:
-    """Normalise the ``ground_truth`` argument: None, "all", or names from GROUND_TRUTH_KEYS.
+    """Normalise ``ground_truth``: None, "all", or names from ``GROUND_TRUTH_KEYS`` (``envs.ground_truth``).
 
     Raises:
-        ValueError: an unknown name; the message lists the valid ones.
+        ValueError: an unknown key, naming the valid ones.
     """
-    if ground_truth is None:
-        return frozenset()
-    if isinstance(ground_truth, str):
-        ground_truth = GROUND_TRUTH_KEYS if ground_truth == "all" else (ground_truth,)
-    keys = frozenset(ground_truth)
-    unknown = sorted(keys - set(GROUND_TRUTH_KEYS))
-    if unknown:
-        raise ValueError(
-            f"unknown ground_truth keys {unknown}; valid: 'all' or any of {list(GROUND_TRUTH_KEYS)}"
-        )
-    return keys
+    return parse_keys(ground_truth, GROUND_TRUTH_KEYS)
 
 
 def make_config(world_kwargs: dict[str, Any]) -> VoxelWorldConfig:

@@ -207,7 +207,7 @@ def test_invalid_world_parameters_raise_value_error(kwargs, message):
 def test_unknown_ground_truth_task_render_mode_and_reset_option(small):
     with pytest.raises(
         ValueError,
-        match=r"unknown ground_truth keys \['normals'\]; valid: 'all' or any of "
+        match=r"unknown ground_truth keys \['normals'\]; valid: None, 'all' or any of "
         r"\['pose', 'intrinsics', 'depth', 'segmentation'",
     ):
         VoxelWorldEnv(ground_truth=["depth", "normals"], **small)
