@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evals.probes.base import Case, MetricSpec, ProbeContext, ProbeEnv, Row, Truth
+from envs.registration import DOOM_IDS
+from evals.probes.base import VOXEL_ENVS, Case, MetricSpec, ProbeContext, ProbeEnv, Row, Truth
 from evals.probes.consistency import (
     LPIPS_PROTOCOL,
     SETTLE_STEPS,
@@ -36,6 +37,10 @@ class LoopClosure(_CaseProbe):
       facing the same way (an offset of the true revisit pose above 0.001 blocks is recorded in
       the revisit rows' notes).
 
+    On ViZDoom (``simworld/Doom-*``) only ``rotate_360`` runs, in the scenario's map as it is (a
+    maze for ``simworld/Doom-v0``): Doom stores angles in fixed point, so the true revisit may
+    differ slightly from the start view; the truth is what it is and is what the rows compare with.
+
     The context is ``context_frames`` frames standing at A. The revisit frame is the last future
     frame (horizon K). The predictor's own first visit of A is its frame ``hold_frames`` (the last
     it generated before the agent moved); with ``hold_frames=0`` there is none and the
@@ -48,6 +53,8 @@ class LoopClosure(_CaseProbe):
         hold_frames: still frames generated at A before moving (>= 0).
         cases: which of "rotate_360", "walk_aba" to run.
     """
+
+    supported_envs = (*VOXEL_ENVS, *DOOM_IDS)
 
     name = "loop_closure"
     CASES = ("rotate_360", "walk_aba")
@@ -129,9 +136,16 @@ class LoopClosure(_CaseProbe):
             "walk_aba": _still(self.hold_frames) + walk + stop + walk + stop,
         }
         params = {"turn_step_deg": self.turn_step_deg, "hold_frames": self.hold_frames}
+        voxel = env.id in VOXEL_ENVS
+        names = self.case_names if voxel else [n for n in self.case_names if n == "rotate_360"]
+        if not names:
+            raise ValueError(
+                f"loop_closure on {env.id!r} has only the rotate_360 case (walk_aba needs a voxel arena); "
+                f"got cases {list(self.case_names)}"
+            )
         out = []
         for seed in world_seeds:
-            for name in self.case_names:
+            for name in names:
                 p = dict(params, walk_steps=self.walk_steps) if name == "walk_aba" else dict(params)
                 out.append(
                     Case(
@@ -140,7 +154,8 @@ class LoopClosure(_CaseProbe):
                         int(seed),
                         _still(self.context_frames - 1),
                         futures[name],
-                        scenario=in_arena(landmark_scene),
+                        # the voxel world gets an arena of landmarks; other games are used as they are
+                        scenario=in_arena(landmark_scene) if voxel else None,
                         params=p,
                     )
                 )

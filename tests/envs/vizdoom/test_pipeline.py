@@ -37,3 +37,22 @@ def test_collect_train_eval_report_on_doom(tmp_path: Path, monkeypatch: pytest.M
     assert delta["simulator"] > 20 and delta["copy_last_frame"] == 0.0  # the real Doom env is controllable
     assert (out / "report.html").stat().st_size > 0
     assert json.loads((out / "manifest.json").read_text())["env"]["id"] == "simworld/Doom-v0"
+
+
+def test_loop_closure_on_doom_scores_the_references_as_it_must() -> None:
+    from evals.probes.base import CopyLastFrame, ProbeContext, ProbeEnv, Simulator
+    from evals.probes.frames import FrameScorer
+    from evals.probes.loop_closure import LoopClosure
+
+    env = ProbeEnv("simworld/Doom-v0", {"height": 32, "width": 32})
+    probe = LoopClosure(turn_step_deg=30.0)
+    cases = probe.cases(env, [0])
+    assert [c.name for c in cases] == ["rotate_360"] and cases[0].scenario is None
+    ctx = ProbeContext(env, FrameScorer(lpips_net=None), keep_media=False)
+    truth = ctx.truth(cases[0])
+    results = {}
+    for pred in (Simulator(env), CopyLastFrame()):
+        rows = probe.score(cases, pred.predict(cases, [truth], seed=0), 0, ctx).rows
+        results[pred.name] = [r.value for r in rows if r.metric == "psnr"]
+    assert results["simulator"] == [100.0] * len(results["simulator"])  # deterministic real game
+    assert min(results["copy_last_frame"]) < 25  # the view changes while turning; a frozen world fails
