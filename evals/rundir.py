@@ -17,18 +17,16 @@ complete files; a rerun reuses every finished unit whose digest is unchanged.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import platform
 import subprocess
-import tempfile
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from simworld.data.format import atomic_write_bytes, json_default
 
 FORMAT = "simworld.eval/1"
 
@@ -48,48 +46,11 @@ COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``results.parquet`` / ``results.csv``."""
 
-PACKAGES = (
-    "simworld",
-    "torch",
-    "numpy",
-    "diffusers",
-    "gymnasium",
-    "torchmetrics",
-    "lpips",
-    "opencv-python-headless",
-    "pandas",
-    "numba",
-)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that the file appears only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
 
 def atomic_write_json(path: Path, obj: Any) -> Path:
-    """JSON (indented, NaN as null-safe strings are not needed: values are finite or NaN floats)."""
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer | np.floating | np.bool_):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+    """Indented JSON written atomically (``simworld.data.format.atomic_write_bytes``)."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
+    return path
 
 
 def results_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -106,15 +67,9 @@ def results_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def write_results(run: Path, df: pd.DataFrame) -> None:
     """``results.parquet`` and ``results.csv``, atomically."""
-    fd, tmp = tempfile.mkstemp(dir=run, prefix=".results.", suffix=".parquet")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-        os.replace(tmp, run / "results.parquet")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    atomic_write_bytes(run / "results.parquet", buffer.getvalue())
     atomic_write_bytes(run / "results.csv", df.to_csv(index=False).encode())
 
 
@@ -148,30 +103,3 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (rev + ("-dirty" if dirty else "")) or None
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape the numbers."""
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def hardware(device: str) -> dict[str, Any]:
-    """Machine, CPU count and accelerator of the run."""
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info

@@ -46,6 +46,7 @@ from evals.probes.base import (
 )
 from evals.probes.frames import FrameScorer
 from evals.probes.registry import make_probe
+from simworld.info import hardware, package_versions
 
 UNIT_FORMAT = 1
 
@@ -331,8 +332,8 @@ def _manifest(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(wall, 3),
         "git_revision": rundir.git_revision(),
-        "packages": rundir.package_versions(),
-        "hardware": rundir.hardware(device),
+        "packages": package_versions(),
+        "hardware": hardware(device),
         "config": {"suite": dataclasses.asdict(config), **(extra or {})},
         "env": env.describe(),
         "checkpoints": [{"name": p.name, "kind": p.kind, "identity": p.identity()} for p in predictors],

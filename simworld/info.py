@@ -97,7 +97,7 @@ def collect_info(weights_dir: str | os.PathLike[str] | None = None) -> dict[str,
             "executable": sys.executable,
             "platform": platform.platform(),
         },
-        "packages": {label: _dist_version(dists) for label, dists in _PACKAGES},
+        "packages": package_versions(),
         "torchvision_ops": _torchvision_ops(),
         "device": _device_facts(),
         "extras": {module: _extra_status(module, extra) for module, extra in _EXTRAS},
@@ -112,6 +112,11 @@ def format_info(info: dict[str, Any], fmt: str) -> str:
     if fmt == "text":
         return _format_text(info)
     raise ValueError(f"format must be one of {', '.join(FORMATS)}; got '{fmt}'")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape simworld's numbers (None: not installed)."""
+    return {label: _dist_version(dists) for label, dists in _PACKAGES}
 
 
 def _dist_version(dists: tuple[str, ...]) -> str | None:
@@ -138,6 +143,25 @@ def _torchvision_ops() -> dict[str, Any]:
         "note": notes.get(status.state, status.state),
         "error": status.error,
     }
+
+
+def hardware(device: Any) -> dict[str, Any]:
+    """Machine facts recorded beside a result (model cards, eval manifests): platform, CPU, CPU count,
+    torch threads and version, the device, and the GPU's name when ``device`` is a CUDA device."""
+    import torch
+
+    device = torch.device(device)
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    if device.type == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
 
 
 def _device_facts() -> dict[str, Any]:

@@ -115,7 +115,7 @@ def manifest_blocks(run: Run, level: int = 2) -> list[Block]:
         blocks.append(Table(["weights", "used"], rows, caption="Pretrained weights used by the metrics"))
     packages = m.get("packages") or {}
     if packages:
-        rows = [[k, str(v)] for k, v in sorted(packages.items())]
+        rows = [[k, "not installed" if v is None else str(v)] for k, v in sorted(packages.items())]
         blocks.append(Table(["package", "version"], rows, caption="Package versions", collapsed=True))
     if m.get("config"):
         text = json.dumps(m["config"], indent=2, sort_keys=True, default=str)

@@ -5,26 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
-import torch
+from simworld.info import hardware
 
 CARD_NAME = "model_card"
-
-
-def _hardware(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def model_card(run: Any, step: int) -> dict[str, Any]:
@@ -50,7 +36,7 @@ def model_card(run: Any, step: int) -> dict[str, Any]:
         "device": str(dist.device),
         "world_size": dist.world_size,
         "precision": cfg.trainer.precision,
-        "hardware": _hardware(dist.device),
+        "hardware": hardware(dist.device),
         "parameters": {
             name: sum(p.numel() for p in m.parameters()) for name, m in trainer.task.modules.items()
         },
