@@ -1,7 +1,10 @@
-"""The autoreset modes our native vector envs implement, parsed from user input in one place."""
+"""What our native vector envs parse from user input in one place: autoreset modes, per-env seeds."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from gymnasium.vector import AutoresetMode
 
 #: Accepted spellings: ours and the enum's own values.
@@ -23,3 +26,18 @@ def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     if value not in AUTORESET_MODES:
         raise ValueError(f"autoreset_mode must be 'next_step' or 'same_step', got {mode!r}")
     return AUTORESET_MODES[value]
+
+
+def per_env_seeds(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
+    """The seed of each env from ``reset(seed=...)``: an int gives env i ``seed + i``, a list is taken
+    as it is, None gives no seeds.
+
+    Raises:
+        ValueError: a list whose length is not ``num_envs``.
+    """
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return [None if seed is None else int(seed) + i for i in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"got {len(seeds)} seeds for {num_envs} envs")
+    return seeds

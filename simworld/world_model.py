@@ -260,6 +260,17 @@ class WorldModel:
 
     # ------------------------------------------------------------------ simulation
 
+    def autoregressive_sampler(self) -> AutoregressiveSampler:
+        """A next-frame sampler over this model's DiT, schedule, sampler settings and window (KV-cached
+        when ``use_kv_cache`` and the DiT is causal)."""
+        return AutoregressiveSampler(
+            self.dit,
+            self.schedule,
+            self.sampler,
+            self.max_context_frames,
+            use_kv_cache=self.use_kv_cache and self.dit.config.causal,
+        )
+
     @torch.no_grad()
     def reset(
         self,
@@ -293,13 +304,7 @@ class WorldModel:
         self._generators = self._seed_generators(seed, B)
         dtype = next(self.dit.parameters()).dtype
         latents = self.latent_space.encode(frames.to(self.device)).to(device=self.device, dtype=dtype)
-        self._ar = AutoregressiveSampler(
-            self.dit,
-            self.schedule,
-            self.sampler,
-            self.max_context_frames,
-            use_kv_cache=self.use_kv_cache and self.dit.config.causal,
-        )
+        self._ar = self.autoregressive_sampler()
         self._ar.reset(latents, actions.to(self.device, dtype), mask.to(self.device), self._generators, extra)
 
     @torch.no_grad()

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from simworld.diffusion.generate import AutoregressiveSampler, randn_per_env
+from simworld.diffusion.generate import randn_per_env
 from simworld.models.kv_cache import KVCache
 from simworld.world_model import WorldModel
 
@@ -68,13 +68,7 @@ class BatchedWorld:
         self.model, self.num_envs, self.uncertainty = model, num_envs, uncertainty
         self.device = model.device
         self.dtype = next(model.dit.parameters()).dtype
-        self.ar = AutoregressiveSampler(
-            model.dit,
-            model.schedule,
-            model.sampler,
-            model.max_context_frames,
-            use_kv_cache=model.use_kv_cache and model.dit.config.causal,
-        )
+        self.ar = model.autoregressive_sampler()
         self.generators = [torch.Generator() for _ in range(num_envs)]
         self.aux_generators = [torch.Generator() for _ in range(num_envs)]
         self.context_frames = np.zeros(num_envs, np.int64)  # real (unpadded) frames per env's window

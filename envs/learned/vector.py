@@ -25,7 +25,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.autoreset import parse_autoreset_mode
+from envs.autoreset import parse_autoreset_mode, per_env_seeds
 from simworld import actions as A
 
 from .contexts import Context, ContextSource
@@ -156,12 +156,7 @@ class WorldModelVectorEnv(VectorEnv):
             uint8 (N, H, W, 3) observations and infos.
         """
         options = dict(options or {})
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = per_env_seeds(seed, self.num_envs)
         if seeds[0] is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, np.bool_)), np.bool_)

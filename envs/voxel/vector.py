@@ -20,7 +20,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.autoreset import parse_autoreset_mode
+from envs.autoreset import parse_autoreset_mode, per_env_seeds
 from simworld import actions as A
 
 from .env import FrameRenderer, make_config, parse_ground_truth
@@ -111,12 +111,7 @@ class VoxelWorldVectorEnv(VectorEnv):
             raise ValueError(
                 f"unknown reset options {unknown}; valid: ['reset_mask', 'world_seed', 'scenario']"
             )
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = per_env_seeds(seed, self.num_envs)
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, np.bool_)), np.bool_)
