@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import tempfile
@@ -33,6 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from bench_io import write_result
 
 import envs  # noqa: F401  (registers the ids)
 
@@ -349,10 +349,8 @@ def main() -> None:
     if not args.skip_train_step:
         result["train_step"] = bench_train_step()
     result["machine"]["load_average_1min_end"] = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dataset_io.json").write_text(json.dumps(result, indent=2) + "\n")
     text = markdown(result)
-    (args.out / "dataset_io.md").write_text(text)
+    write_result(args.out, "dataset_io", result, text)
     print(text)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_io import write_result
 
 from simworld.actions import FLAT_DIM
 from simworld.diffusion.generate import AutoregressiveSampler
@@ -226,10 +226,8 @@ def main() -> None:
         "generation": generation,
         "training": training,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dit.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
-    (args.out / "dit.md").write_text(table)
+    write_result(args.out, "dit", result, table)
     print(table)
 
 

@@ -19,7 +19,6 @@ Usage: ``python benchmarks/learned_env.py [--presets tiny small] [--long 2000] [
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_io import write_result
 
 from envs.learned.vector import WorldModelVectorEnv
 from simworld.actions import FLAT_DIM
@@ -201,9 +201,7 @@ def main() -> None:
         "load_average_1min": load,
     }
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(result))
+    write_result(out, args.name, result, markdown(result))
     print(markdown(result))
 
 

@@ -18,7 +18,6 @@ Usage: ``python benchmarks/metrics.py [--clips 4] [--repeats 3] [--out benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_io import write_result
 
 from evals.metrics import FVD, LPIPS, MetricUnavailable
 from evals.metrics.frechet import frechet_distance, gaussian_from_sums
@@ -130,17 +130,18 @@ def main() -> None:
         shown = "unavailable (no AlexNet trunk weights)" if value is None else f"{value:,.2f}"
         lines.append(f"| {label} | {shown} | {unit} |")
     table = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     machine = result["machine"]
-    (args.out / "metrics.md").write_text(
+    write_result(
+        args.out,
+        "metrics",
+        result,
         f"# Metric throughput (CPU)\n\n{machine['cpus']} CPUs, torch {machine['torch']} with "
         f"{machine['torch_threads']} threads, Python {machine['python']}, 1-min load average at the end "
         f"{machine['load_average_1min_at_end']} (shared machine); "
         f"`python benchmarks/metrics.py --clips {args.clips} --repeats {args.repeats}`. FVD rows time "
         "feature extraction with a random-weight I3D of the published architecture (frames are "
         "resized to 224×224 inside).\n\n"
-        f"{table}\n"
+        f"{table}\n",
     )
     print(table)
 

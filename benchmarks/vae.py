@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_io import write_result
 from torch.utils.flop_counter import FlopCounterMode
 
 import simworld  # noqa: F401  (torchvision fix before anything imports it)
@@ -116,9 +117,7 @@ def reconstruction_run(args: argparse.Namespace) -> None:
     # Held-out clips from other worlds: every 4th frame (tf 1), or clips sharing their end frames.
     stride = max(4, clip_len - 1)
     heldout = torch.from_numpy(
-        np.stack(
-            [e[i : i + clip_len] for e in heldout_episodes for i in range(0, len(e) - clip_len, stride)]
-        )
+        np.stack([e[i : i + clip_len] for e in heldout_episodes for i in range(0, len(e) - clip_len, stride)])
     )
     rng = np.random.default_rng(0)
     batches = (sample_clips(train_episodes, clip_len, clips_per_batch, rng) for _ in range(args.steps))
@@ -161,9 +160,7 @@ def reconstruction_run(args: argparse.Namespace) -> None:
         "posterior_std_over_latent_scale": round(spread, 5),
         "heldout": metrics,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"vae_recon_{args.recon}_{sf}x{tf}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_result(args.out, f"vae_recon_{args.recon}_{sf}x{tf}", result)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
 
 
@@ -245,15 +242,16 @@ def main() -> None:
         )
     table = "\n".join(lines)
     machine = result["machine"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text(
+    write_result(
+        args.out,
+        args.name,
+        result,
         f"# Video VAE throughput\n\n{machine['cpus']} CPUs, torch {machine['torch']} on "
         f"{machine['torch_threads']} thread(s), Python {machine['python']}; "
         f"load average {machine['load_average_before'][0]} before, "
         f"{machine['load_average_after'][0]} after (a shared machine: expect 2× swings between runs). "
         f"Untrained weights (speed does not depend on them). "
-        f"`python benchmarks/vae.py --threads {args.threads} --repeats {args.repeats}`\n\n{table}\n"
+        f"`python benchmarks/vae.py --threads {args.threads} --repeats {args.repeats}`\n\n{table}\n",
     )
     print(table)
 

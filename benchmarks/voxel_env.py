@@ -13,7 +13,6 @@ Usage: ``python benchmarks/voxel_env.py [--steps 3000] [--out benchmarks/results
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import numba
 import numpy as np
+from bench_io import write_result
 
 import envs  # noqa: F401  (registers the ids)
 from simworld import actions as A
@@ -118,13 +118,14 @@ def main() -> None:
         t = TARGETS.get(key)
         lines.append(f"| {label} | {v:,.0f} | {f'{t:,.0f}' if t else ''} | {f'{v / t:.2f}' if t else ''} |")
     table = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "voxel_env.json").write_text(json.dumps(result, indent=2) + "\n")
     machine = result["machine"]
-    (args.out / "voxel_env.md").write_text(
+    write_result(
+        args.out,
+        "voxel_env",
+        result,
         f"# Voxel world throughput\n\n{machine['cpus']} CPUs, numba threads {machine['numba_threads']} "
         f"({machine['numba_threading_layer']}), load average {machine['load_average_1min']} at the end, "
-        f"Python {machine['python']}; `python benchmarks/voxel_env.py --steps {s}`\n\n{table}\n"
+        f"Python {machine['python']}; `python benchmarks/voxel_env.py --steps {s}`\n\n{table}\n",
     )
     print(table)
 
