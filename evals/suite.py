@@ -226,6 +226,27 @@ def run_eval(
     Raises:
         ValueError: bad suite or incompatible checkpoints (before any compute).
     """
+    joined = _join_group() if int(os.environ.get("WORLD_SIZE", "1")) > 1 else False
+    try:
+        return _evaluate(checkpoints, config, out, device, names, progress, report, extra_manifest)
+    finally:
+        if joined:  # while Python is alive: gloo's threads must not outlive the interpreter
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _evaluate(
+    checkpoints: Sequence[str],
+    config: SuiteConfig,
+    out: str | Path,
+    device: str = "cpu",
+    names: Sequence[str] | None = None,
+    progress: bool = True,
+    report: bool = True,
+    extra_manifest: dict[str, Any] | None = None,
+) -> EvalResult:
+    """The body of ``run_eval`` (the process group, when sharded, is already joined)."""
     t0 = time.perf_counter()
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     env, predictors = build_predictors(checkpoints, config, device, names)
@@ -272,7 +293,9 @@ def run_eval(
             rundir.atomic_write_json(path, {"predictor": pred.name, "probe": pname, "seed": seed, **result})
             computed += 1
     if world > 1:
-        _barrier()
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank's units are on disk; rank 0 merges them
     if rank != 0:
         return EvalResult(run, rundir.results_frame([]), computed, reused, time.perf_counter() - t0)
     rows, media = [], []
@@ -297,12 +320,14 @@ def run_eval(
     return EvalResult(run, df, computed, reused, wall)
 
 
-def _barrier() -> None:
+def _join_group() -> bool:
+    """Join the torchrun job's gloo group unless the caller already did; True when this call joined it."""
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
-    dist.barrier()
+    if dist.is_initialized():
+        return False
+    dist.init_process_group(backend="gloo")
+    return True
 
 
 def _manifest(

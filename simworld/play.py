@@ -200,9 +200,8 @@ class PlaySession:
 
     def picture(self) -> np.ndarray:
         """uint8 (H * scale, W' * scale, 3): learned | real (or the one world shown), upscaled."""
-        names = [n for n in ("learned", "real") if n in self.frames and (n != "real" or self.show_real)]
         parts = []
-        for i, name in enumerate(names):
+        for i, name in enumerate(self.titles()):
             if i:
                 parts.append(np.full((self.frames[name].shape[0], 1, 3), 255, np.uint8))
             parts.append(self.frames[name])

@@ -79,19 +79,7 @@ def run(cfg: EvalConfig) -> int:
         )
     except (FileNotFoundError, CheckpointError, ValueError) as exc:
         print(f"simworld eval: error: {exc}", file=sys.stderr)
-        _shut_down(wait=False)
         return 1
-    _shut_down(wait=True)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"results: {result.run_dir}/results.parquet ({len(result.results)} rows)")
     return 0
-
-
-def _shut_down(wait: bool) -> None:
-    """Destroy the sharding process group while Python is alive (``wait``: after every rank is done)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        if wait:
-            dist.barrier()
-        dist.destroy_process_group()
