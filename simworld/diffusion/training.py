@@ -15,12 +15,17 @@ Per clip of T latent frames (Chen et al. 2024, "Diffusion Forcing"):
   ``schedule``), plus, when a head is given, reward MSE and termination BCE on frames that are
   nearly clean (t_f <= ``context_noise_max``), have their action, and have a target.
 
+``packed_diffusion_forcing_loss`` is the same objective on clips of different sizes packed into one
+sequence (NaViT-style mixed-size training, ``data.sizes``); on clips of one size it equals
+``diffusion_forcing_loss``.
+
 Data alignment: a window holds frames (T) and the T-1 actions/rewards/terminations between them
 (``simworld.data.windows``); ``frame_aligned`` shifts them so that frame f carries step f-1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +34,7 @@ import torch.nn.functional as F
 from simworld.diffusion.schedule import NoiseSchedule
 from simworld.models.dit import DiT
 from simworld.models.heads import RewardTerminationHead
+from simworld.models.packing import pack_clips
 
 
 @dataclass(frozen=True)
@@ -95,45 +101,96 @@ def sample_noise_levels(
     config: DiffusionForcingConfig,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-frame training timesteps (B, T) float: diffusion forcing with optional noisy context.
 
     Args:
-        B: clips; T: frames per clip.
-        T: frames per clip.
+        B: clips.
+        T: frames per clip (the longest clip's, with ``lengths``).
         num_timesteps: N of the schedule.
         config: the objective settings.
         generator: CPU generator for reproducibility.
         device: device of the result.
+        lengths: long (B,) frames of each clip when they differ (packed training): a clip's
+            context prefix k is then folded into [1, T_i - 1]; its levels past T_i are unused.
+            Clips of length T draw exactly what they draw without ``lengths``.
     """
     levels = torch.randint(0, num_timesteps, (B, T), generator=generator)
     ctx_levels = torch.randint(0, config.context_noise_max + 1, (B, T), generator=generator)
     use_ctx = torch.rand(B, generator=generator) < config.context_prob
     k = torch.randint(1, max(T, 2), (B,), generator=generator)
+    if lengths is not None:
+        k = 1 + (k - 1) % (lengths.cpu() - 1).clamp(min=1)
     is_ctx = use_ctx[:, None] & (torch.arange(T)[None] < k[:, None])
     return torch.where(is_ctx, ctx_levels, levels).float().to(device)
 
 
+@dataclass
+class _Draws:
+    """The random draws of one batch, in the order both losses make them."""
+
+    levels: torch.Tensor  # float (B, T)
+    noise: torch.Tensor  # the shape asked for
+    keep: torch.Tensor  # bool (B, T): the frame keeps its action
+    extra_keep: torch.Tensor | None  # bool (B, T): the frame keeps its extra conditioning
+
+
+def _draw(
+    B: int,
+    T: int,
+    noise_shape: tuple[int, ...],
+    like: torch.Tensor,
+    has_extra: bool,
+    num_timesteps: int,
+    config: DiffusionForcingConfig,
+    generator: torch.Generator | None,
+    lengths: torch.Tensor | None = None,
+) -> _Draws:
+    """Noise levels, noise (on ``like``'s device and dtype), action and extra dropout."""
+    device = like.device
+    levels = sample_noise_levels(B, T, num_timesteps, config, generator, device, lengths)  # (B, T)
+    noise = torch.randn(noise_shape, generator=generator).to(device=device, dtype=like.dtype)
+    keep = torch.rand(B, T, generator=generator).to(device) >= config.action_dropout
+    extra_keep = (
+        (torch.rand(B, T, generator=generator).to(device) >= config.extra_dropout) if has_extra else None
+    )
+    return _Draws(levels, noise, keep, extra_keep)
+
+
 def _head_losses(
-    head: RewardTerminationHead,
-    features: torch.Tensor,
+    reward: torch.Tensor,
+    termination_logit: torch.Tensor,
     usable: torch.Tensor,
-    rewards: torch.Tensor | None,
-    terminated: torch.Tensor | None,
+    reward_target: torch.Tensor | None,
+    termination_target: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reward MSE and termination BCE over the frames where ``usable`` (B, T) is True."""
-    zero = features.new_zeros(())
-    out = head(features)
+    """Reward MSE and termination BCE over the frames where ``usable`` is True.
+
+    Args:
+        reward: float (B, T) predicted rewards (any shape, the same for every argument).
+        termination_logit: float (B, T) predicted termination logits.
+        usable: bool (B, T) frames that count.
+        reward_target: float (B, T) frame-aligned rewards (``frame_aligned``), or None.
+        termination_target: float (B, T) frame-aligned terminations, or None.
+    """
+    zero = reward.new_zeros(())
     n = usable.sum().clamp(min=1)
     reward_loss = termination_loss = zero
-    if rewards is not None:
-        target, _ = frame_aligned(rewards.float())
-        reward_loss = ((out.reward - target) ** 2 * usable).sum() / n
-    if terminated is not None:
-        target, _ = frame_aligned(terminated.float())
-        bce = F.binary_cross_entropy_with_logits(out.termination_logit, target, reduction="none")
+    if reward_target is not None:
+        reward_loss = ((reward - reward_target) ** 2 * usable).sum() / n
+    if termination_target is not None:
+        bce = F.binary_cross_entropy_with_logits(termination_logit, termination_target, reduction="none")
         termination_loss = (bce * usable).sum() / n
     return reward_loss, termination_loss
+
+
+def _total(
+    config: DiffusionForcingConfig, diffusion: torch.Tensor, reward: torch.Tensor, termination: torch.Tensor
+) -> LossOutput:
+    """The weighted total and the detached terms."""
+    total = diffusion + config.reward_weight * reward + config.termination_weight * termination
+    return LossOutput(total, diffusion.detach(), reward.detach(), termination.detach())
 
 
 def diffusion_forcing_loss(
@@ -175,22 +232,115 @@ def diffusion_forcing_loss(
             f"expected latents (B, T>=2, C, h, w) and actions (B, T-1, A); got "
             f"{tuple(latents.shape)} and {tuple(actions.shape)}"
         )
-    device = latents.device
-    levels = sample_noise_levels(B, T, schedule.num_train_timesteps, config, generator, device)  # (B, T)
-    noise = torch.randn(latents.shape, generator=generator).to(device=device, dtype=latents.dtype)
-    noisy = schedule.add_noise(latents, noise, levels)  # (B, T, C, h, w)
+    N = schedule.num_train_timesteps
+    d = _draw(B, T, tuple(latents.shape), latents, extra is not None, N, config, generator)
+    noisy = schedule.add_noise(latents, d.noise, d.levels)  # (B, T, C, h, w)
     frame_actions, has_action = frame_aligned(actions)  # (B, T, A), (B, T)
-    keep = torch.rand(B, T, generator=generator).to(device) >= config.action_dropout
-    extra_mask = (
-        (torch.rand(B, T, generator=generator).to(device) >= config.extra_dropout)
-        if extra is not None
-        else None
-    )
-    out = model(noisy, levels, frame_actions, has_action & keep, extra=extra, extra_mask=extra_mask)
-    diffusion = F.mse_loss(out.prediction.float(), schedule.velocity(latents, noise, levels).float())
+    out = model(noisy, d.levels, frame_actions, has_action & d.keep, extra=extra, extra_mask=d.extra_keep)
+    diffusion = F.mse_loss(out.prediction.float(), schedule.velocity(latents, d.noise, d.levels).float())
     reward_loss = termination_loss = diffusion.new_zeros(())
     if head is not None and (rewards is not None or terminated is not None):
-        usable = has_action & keep & (levels <= config.context_noise_max)  # (B, T)
-        reward_loss, termination_loss = _head_losses(head, out.features, usable, rewards, terminated)
-    total = diffusion + config.reward_weight * reward_loss + config.termination_weight * termination_loss
-    return LossOutput(total, diffusion.detach(), reward_loss.detach(), termination_loss.detach())
+        usable = has_action & d.keep & (d.levels <= config.context_noise_max)  # (B, T)
+        pred = head(out.features)  # (B, T) each
+        reward_target = frame_aligned(rewards.float())[0] if rewards is not None else None
+        term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
+        reward_loss, termination_loss = _head_losses(
+            pred.reward, pred.termination_logit, usable, reward_target, term_target
+        )
+    return _total(config, diffusion, reward_loss, termination_loss)
+
+
+def _check_packed(latents: Sequence[torch.Tensor], actions: Sequence[torch.Tensor]) -> None:
+    """Raise ``ValueError`` unless there are as many (T_i >= 2, C, h, w) clips as (T_i - 1, A) actions."""
+    if not latents or len(latents) != len(actions):
+        raise ValueError(
+            f"need as many latent clips as action clips (>= 1), got {len(latents)}, {len(actions)}"
+        )
+    for i, (clip, acts) in enumerate(zip(latents, actions)):
+        if clip.ndim != 4 or clip.shape[0] < 2 or acts.shape[:1] != (clip.shape[0] - 1,):
+            raise ValueError(
+                f"clip {i}: expected latents (T>=2, C, h, w) and actions (T-1, A); got "
+                f"{tuple(clip.shape)} and {tuple(acts.shape)}"
+            )
+
+
+def packed_diffusion_forcing_loss(
+    model: DiT,
+    schedule: NoiseSchedule,
+    config: DiffusionForcingConfig,
+    latents: Sequence[torch.Tensor],
+    actions: Sequence[torch.Tensor],
+    *,
+    rewards: Sequence[torch.Tensor] | None = None,
+    terminated: Sequence[torch.Tensor] | None = None,
+    head: RewardTerminationHead | None = None,
+    extra: Sequence[torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> LossOutput:
+    """:func:`diffusion_forcing_loss` of clips of different sizes, packed into one sequence.
+
+    The clips are packed NaViT-style (``simworld.models.packing.pack_clips``: attention stays
+    within a clip, RoPE uses each clip's own coordinates) and go through ``DiT.forward_packed``.
+    The draws are those of a (B, max T_i) batch (``lengths`` folds each clip's context prefix into
+    it) with the noise drawn as one flat vector, and the v-MSE is averaged over every latent
+    element of every clip, so that clips of equal size give the unpacked loss.
+
+    Args:
+        model: the DiT.
+        schedule: the noise schedule.
+        config: objective settings.
+        latents: per clip, float (T_i, C, h_i, w_i) clean latents.
+        actions: per clip, float (T_i - 1, A) flat actions between frames.
+        rewards: per clip, float (T_i - 1,) rewards, or None.
+        terminated: per clip, bool (T_i - 1,) terminations, or None.
+        head: reward/termination head trained on the same forward pass, or None.
+        extra: per clip, (T_i, E) extra conditioning, or None.
+        generator: CPU generator for timesteps, noise and dropout (None: global RNG).
+
+    Returns:
+        The losses.
+
+    Raises:
+        ValueError: no clips, fewer than 2 frames or mismatched shapes.
+    """
+    _check_packed(latents, actions)
+    lengths = [clip.shape[0] for clip in latents]
+    numels = [clip.numel() for clip in latents]
+    N = schedule.num_train_timesteps
+    B, T = len(latents), max(lengths)
+    d = _draw(
+        B, T, (sum(numels),), latents[0], extra is not None, N, config, generator, torch.tensor(lengths)
+    )
+    noises = [n.view_as(clip) for n, clip in zip(d.noise.split(numels), latents)]
+    levels = [d.levels[i, :L] for i, L in enumerate(lengths)]  # (T_i,) each
+    aligned = [frame_aligned(acts[None]) for acts in actions]  # ((1, T_i, A), (1, T_i)) each
+    masks = [has[0] & d.keep[i, :L] for i, ((_, has), L) in enumerate(zip(aligned, lengths))]
+    noisy = [schedule.add_noise(c[None], n[None], lv[None])[0] for c, n, lv in zip(latents, noises, levels)]
+    packed = pack_clips(noisy, levels, [a[0] for a, _ in aligned], model.config.patch_size, masks, extra)
+    if d.extra_keep is not None:
+        packed.extra_mask = torch.cat([d.extra_keep[i, :L] for i, L in enumerate(lengths)])[None]
+    outs = model.forward_packed(packed)
+    squared = [
+        ((out.prediction[0].float() - schedule.velocity(c[None], n[None], lv[None])[0].float()) ** 2).sum()
+        for out, c, n, lv in zip(outs, latents, noises, levels)
+    ]
+    diffusion = torch.stack(squared).sum() / sum(numels)
+    reward_loss = termination_loss = diffusion.new_zeros(())
+    if head is not None and (rewards is not None or terminated is not None):
+        preds = [head(out.features) for out in outs]  # (1, T_i) each
+        usable = torch.cat([m & (lv <= config.context_noise_max) for m, lv in zip(masks, levels)])
+        reward_loss, termination_loss = _head_losses(
+            torch.cat([p.reward[0] for p in preds]),
+            torch.cat([p.termination_logit[0] for p in preds]),
+            usable,
+            _aligned_targets(rewards),
+            _aligned_targets(terminated),
+        )
+    return _total(config, diffusion, reward_loss, termination_loss)
+
+
+def _aligned_targets(steps: Sequence[torch.Tensor] | None) -> torch.Tensor | None:
+    """Per-clip step values (T_i - 1,) as frame-aligned float targets, concatenated (sum T_i,)."""
+    if steps is None:
+        return None
+    return torch.cat([frame_aligned(s.float()[None])[0][0] for s in steps])

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from simworld.data.mixed_sizes import MixedSizes, check_mixed_sizes
 from simworld.data.windows import WindowDataset
 
 
@@ -31,6 +32,13 @@ class DataConfig:
         val_fraction: share of episodes held out (sample videos start from val windows).
         latent_cache: latent cache folder of the ``dit`` stage; null: ``<out>/latents``.
         frame_size: [H, W] to train on, for datasets holding several sizes; null: the only one.
+        sizes: mixed-size training (NaViT-style packing, stage dit): [[H, W], ...] frame sizes in
+            pixels, one drawn per clip, the stored frames resized to cover it and cropped
+            (``simworld.data.mixed_sizes``); each a multiple of the latent spatial factor x
+            ``model.patch_size``. null: every clip at the stored size.
+        size_weights: sampling weight of each entry of ``sizes``; null: uniform.
+        windows: clip durations (frames) drawn uniformly per clip, each in [2, ``window``]; null:
+            every clip ``window`` frames.
     """
 
     path: str = "???"
@@ -40,6 +48,9 @@ class DataConfig:
     val_fraction: float = 0.1
     latent_cache: str | None = None
     frame_size: list[int] | None = None
+    sizes: list[list[int]] | None = None
+    size_weights: list[float] | None = None
+    windows: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.window < 2 or self.batch_size < 1 or self.num_workers < 0:
@@ -49,6 +60,23 @@ class DataConfig:
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        check_mixed_sizes(self.sizes, self.size_weights, self.windows, self.window)
+
+    @property
+    def mixed(self) -> bool:
+        """True when clips get their own size or duration (``sizes`` or ``windows`` set)."""
+        return self.sizes is not None or self.windows is not None
+
+    def mixed_sizes(self, seed: int, factor: int) -> MixedSizes | None:
+        """The per-clip size/duration transform of the batch stream; None unless :attr:`mixed`.
+
+        Args:
+            seed: the run's seed.
+            factor: the latent space's spatial factor (latent caches are resized at size / factor).
+        """
+        if not self.mixed:
+            return None
+        return MixedSizes(self.sizes, self.size_weights, self.windows, self.window, seed, factor)
 
     def dataset(self, path: str | Path, split: str, seed: int) -> WindowDataset:
         """Windows of ``path`` (frames or a latent cache) of ``split``."""
@@ -70,15 +98,25 @@ class BatchStream:
         batch_size: clips per batch.
         num_workers: DataLoader workers.
         seed: seeds the DataLoader's worker seeds (so that the global torch RNG is not drawn from).
+        transform: per-clip sizes and durations (``MixedSizes``), applied to each batch with the
+            stream's (epoch, position), so that resuming repeats them; None: batches as collated.
     """
 
-    def __init__(self, dataset: WindowDataset, batch_size: int, num_workers: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset: WindowDataset,
+        batch_size: int,
+        num_workers: int,
+        seed: int = 0,
+        transform: MixedSizes | None = None,
+    ) -> None:
         if len(dataset) < batch_size:
             raise ValueError(
                 f"the training split has {len(dataset)} windows per rank, fewer than batch_size="
                 f"{batch_size}: use more episodes, a shorter data.window or a smaller data.batch_size"
             )
         self.dataset, self.batch_size, self.num_workers, self.seed = dataset, batch_size, num_workers, seed
+        self.transform = transform
         self.epoch, self.position = 0, 0
         self._iter: Iterator[dict[str, Any]] | None = None
 
@@ -117,5 +155,7 @@ class BatchStream:
                 self.epoch, self.position, self._iter = self.epoch + 1, 0, None
                 continue
             self.position += 1
+            if self.transform is not None:
+                batch = self.transform(batch, self.epoch, self.position - 1)
             return batch
         raise RuntimeError("an epoch yielded no batch")

@@ -32,6 +32,7 @@ import torch
 
 from simworld.checkpoint import save_checkpoint
 from simworld.data.latents import cache_latents
+from simworld.data.mixed_sizes import check_sizes
 from simworld.data.windows import WindowDataset
 from simworld.diffusion.samplers import SamplerConfig
 from simworld.models.pixel_space import PixelSpace
@@ -77,6 +78,12 @@ class TrainConfig:
             raise ValueError(
                 "the world model steps one frame per action: stages dit/joint need temporal_factor=1"
             )
+        if self.data.mixed and stage != "dit":
+            raise ValueError(
+                f"data.sizes / data.windows (mixed-size training) need trainer.stage=dit, got {stage!r}"
+            )
+        if self.data.sizes is not None:
+            check_sizes(self.data.sizes, vae.spatial_factor * self.model.patch_size)
 
 
 def _seed_everything(seed: int) -> None:
@@ -141,8 +148,15 @@ def _build(cfg: TrainConfig, dist: Distributed) -> tuple[Any, BatchStream, Video
         data_path: str | Path = _latent_cache(cfg, space, dist)
     else:
         data_path = cfg.data.path
+    factor = space.config.spatial_factor  # a pretrained VAE's own factor, not vae.spatial_factor
+    if cfg.data.sizes is not None:
+        check_sizes(cfg.data.sizes, factor * cfg.model.patch_size)
     stream = BatchStream(
-        cfg.data.dataset(data_path, "train", tcfg.seed), cfg.data.batch_size, cfg.data.num_workers, tcfg.seed
+        cfg.data.dataset(data_path, "train", tcfg.seed),
+        cfg.data.batch_size,
+        cfg.data.num_workers,
+        tcfg.seed,
+        transform=cfg.data.mixed_sizes(tcfg.seed, factor),
     )
     if stage == "vae":
         return VAETask(space, cfg.vae.loss, dist, tcfg.dtype, tcfg.lr), stream, space

@@ -6,7 +6,8 @@ generator)`` under the trainer's autocast. ``after_step`` runs extra optimisers 
 discriminator); ``extra_state``/``load_extra_state`` carry their state.
 
 - :class:`VAETask`: VAE loss (``simworld.train.vae``) on frame clips.
-- :class:`DiTTask`: diffusion-forcing loss + reward/termination head on latent clips.
+- :class:`DiTTask`: diffusion-forcing loss + reward/termination head on latent clips (packed
+  NaViT-style when the clips of a batch differ in size: ``data.sizes`` / ``data.windows``).
 - :class:`JointTask`: both on the same frame clips; the DiT sees ``vae.encode(frames)``
   (posterior mean, normalised, no gradient into the VAE).
 """
@@ -18,13 +19,23 @@ from typing import Any
 import torch
 
 from simworld.diffusion.schedule import NoiseSchedule
-from simworld.diffusion.training import diffusion_forcing_loss
+from simworld.diffusion.training import LossOutput, diffusion_forcing_loss, packed_diffusion_forcing_loss
 from simworld.models.vae import VideoVAE
 from simworld.models.vae_blocks import frames_to_float
 from simworld.models.vae_loss import VAELoss, VAELossConfig
 from simworld.train.components import Denoiser, ModelConfig
 from simworld.train.trainer import Distributed
 from simworld.train.vae import discriminator_step, vae_loss_terms
+
+
+def _terms(out: LossOutput) -> dict[str, Any]:
+    """The loss terms the trainer logs."""
+    return {
+        "loss": out.loss,
+        "diffusion": out.diffusion,
+        "reward": out.reward,
+        "termination": out.termination,
+    }
 
 
 class VAETask:
@@ -117,15 +128,39 @@ class DiTTask:
             terminated=batch["terminated"].to(self.device),
             generator=generator,
         )
-        return {
-            "loss": out.loss,
-            "diffusion": out.diffusion,
-            "reward": out.reward,
-            "termination": out.termination,
-        }
+        return _terms(out)
+
+    def packed_loss(
+        self, latents: list[torch.Tensor], batch: dict[str, Any], generator: torch.Generator
+    ) -> dict[str, Any]:
+        """Loss terms on clips of different sizes (``MixedSizes`` batches), packed into one sequence.
+
+        Args:
+            latents: per clip, float (T_i, C, h_i, w_i).
+            batch: per-clip lists of actions (T_i - 1, A), rewards and terminations (T_i - 1,).
+            generator: the trainer's generator.
+        """
+
+        def each(key: str, dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+            return [v.to(self.device, dtype) for v in batch[key]]
+
+        out = self.wrapped[0](
+            packed_diffusion_forcing_loss,
+            self.schedule,
+            self.objective,
+            [clip.to(self.device, torch.float32) for clip in latents],
+            each("actions", torch.float32),
+            rewards=each("rewards"),
+            terminated=each("terminated"),
+            generator=generator,
+        )
+        return _terms(out)
 
     def loss(self, batch: dict[str, Any], step: int, generator: torch.Generator) -> dict[str, Any]:
-        """Loss terms of a batch of cached latent clips ``batch["latents"]``."""
+        """Loss terms of a batch of cached latent clips ``batch["latents"]``: a (B, T, C, h, w)
+        tensor, or a list of (T_i, C, h_i, w_i) clips of different sizes (packed)."""
+        if isinstance(batch["latents"], list):
+            return self.packed_loss(batch["latents"], batch, generator)
         return self.latent_loss(batch["latents"], batch, generator)
 
     def after_step(self, step: int, distributed: Distributed) -> dict[str, float]:

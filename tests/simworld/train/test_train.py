@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from simworld.actions import FLAT_DIM
+from simworld.config import ConfigError
 from simworld.data.windows import WindowDataset
 from simworld.models.vae import VideoVAE
 from simworld.train.run import TrainConfig, train
@@ -113,3 +114,43 @@ def test_resume_refuses_another_stage(tmp_path: Path, tiny_config: Callable[...,
     cfg = tiny_config(tmp_path / "run", "vae=tiny", "trainer.stage=joint", "vae.loss.lpips_weight=0")
     with pytest.raises(ValueError, match="is from stage 'dit'"):
         train(cfg)
+
+
+def test_mixed_size_run_trains_packed_and_resumes_to_identical_weights(
+    tmp_path: Path, tiny_config: Callable[..., TrainConfig]
+) -> None:
+    # every clip its own size (upsampled, cropped, downsampled from 32x32) and duration: packed steps
+    mixed = (
+        "data.sizes=[[32,32],[16,32],[24,24],[40,40]]",
+        "data.size_weights=[2,1,1,1]",
+        "data.windows=[2,3,4]",
+    )
+    steps = ("trainer.max_steps=4", "trainer.save_every=2", *mixed)
+    card = train(tiny_config(tmp_path / "full", *steps))
+    assert np.isfinite(card["final_losses"]["loss"])
+    header, *rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    termination = [float(row.split(",")[header.split(",").index("termination")]) for row in rows]
+    assert max(termination) > 0  # the head trains on packed clips too (when a frame is usable)
+    train(tiny_config(tmp_path / "split", *steps, "trainer.stop_at=2"))
+    train(tiny_config(tmp_path / "split", *steps))  # resumes from train_state/
+    full, split = load_train_state(tmp_path / "full"), load_train_state(tmp_path / "split")
+    assert full["step"] == split["step"] == 4 and full["data"] == split["data"]
+    a, b = _flat_tensors(full), _flat_tensors(split)
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert set(a) == set(b) and not different, different[:5]
+    # another draw of sizes trains other weights: the mixed sizes reach the model
+    train(tiny_config(tmp_path / "plain", "trainer.max_steps=4", "trainer.save_every=2"))
+    key = "dit.patch_embed.weight"
+    plain = load_train_state(tmp_path / "plain")["modules"]["denoiser"][key]
+    assert not torch.equal(plain, full["modules"]["denoiser"][key])
+
+
+def test_mixed_sizes_are_refused_off_the_latent_grid_and_off_stage_dit(
+    tmp_path: Path, tiny_config: Callable[..., TrainConfig]
+) -> None:
+    with pytest.raises(ConfigError, match="positive multiples of 4"):  # pixel factor 4 x patch 1
+        tiny_config(tmp_path / "run", "data.sizes=[[32,32],[30,32]]")
+    with pytest.raises(ConfigError, match="positive multiples of 8"):
+        tiny_config(tmp_path / "run", "data.sizes=[[32,32],[36,32]]", "model.patch_size=2")
+    with pytest.raises(ConfigError, match="need trainer.stage=dit"):
+        tiny_config(tmp_path / "run", "data.windows=[2,4]", "vae=tiny", "trainer.stage=joint")

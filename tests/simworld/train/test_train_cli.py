@@ -43,3 +43,22 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(
     digests = card["rank_weight_sha256"]
     assert len(digests) == 2 and digests[0] == digests[1]
     assert WorldModel.load(tmp_path / "ddp" / "checkpoint").training["world_size"] == 2
+
+
+def test_modes_recipe_runs_mixed_size_bidirectional_training(tmp_path: Path, tiny_dataset: Path) -> None:
+    # the command of docs/modes.md, with a tiny model, batch and budget
+    recipe = ["train", "trainer=modes", "model=modes", "data=mixed", "vae=pixel", f"data.path={tiny_dataset}"]
+    tiny = [
+        f"trainer.out={tmp_path / 'modes'}",
+        "trainer.max_steps=3",
+        "trainer.sample_every=0",
+        "trainer.device=cpu",
+        "trainer.progress=false",
+        "model.preset=tiny",
+        "data.batch_size=2",
+    ]
+    assert main([*recipe, *tiny]) == 0
+    model = WorldModel.load(tmp_path / "modes" / "checkpoint")
+    assert not model.dit.config.causal  # backward extension and interpolation need it
+    saved = json.loads((tmp_path / "modes" / "train_config.json").read_text())["data"]
+    assert saved["sizes"] and saved["windows"] == [4, 8, 12, 16]
