@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simworld.cli.collect",
     "simworld.cli.compare",
     "simworld.cli.eval",
+    "simworld.cli.export",
     "simworld.cli.import_data",
     "simworld.cli.info",
     "simworld.cli.play",
