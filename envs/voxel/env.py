@@ -28,9 +28,10 @@ from gymnasium.error import ResetNeeded
 from envs.ground_truth import parse_ground_truth as parse_keys
 from simworld import actions as A
 
+from . import physics as P
 from .blocks import TEXTURES
 from .config import VoxelWorldConfig
-from .mobs import mob_boxes
+from .mobs import MOB_STATE_SIZE, mob_boxes_batch
 from .render import TILE_SHIFT, intrinsics, render_batch
 from .tasks import Task, make_task
 from .world import MAX_MOBS, VoxelWorld
@@ -88,11 +89,24 @@ class FrameRenderer:
             (num_worlds, config.world_size, config.world_height, config.world_size), np.uint8
         )
         self.tiles = np.zeros((num_worlds, -(-config.world_size // s), -(-config.world_size // s)), np.int32)
+        # Player and mob states of the worlds made by new_world live here too, so that one compiled
+        # call per step gathers every camera and mob box (no per-world Python work in render()).
+        self.players = np.zeros((num_worlds, P.STATE_SIZE))
+        self.mobs = np.zeros((num_worlds, MAX_MOBS, MOB_STATE_SIZE))
+        self._player_views = list(self.players)
+        self._mob_views = list(self.mobs)
         self.K = intrinsics(W, H, config.fov_y)
 
     def new_world(self, i: int, seed: int) -> VoxelWorld:
-        """Generate world i of the batch inside the stacked block and tile buffers."""
-        return VoxelWorld(self.config, seed, blocks_out=self.blocks[i], tiles_out=self.tiles[i])
+        """Generate world i of the batch inside the stacked block, tile and state buffers."""
+        return VoxelWorld(
+            self.config,
+            seed,
+            blocks_out=self.blocks[i],
+            tiles_out=self.tiles[i],
+            player_out=self._player_views[i],
+            mobs_out=self._mob_views[i],
+        )
 
     def render(self, worlds: list[VoxelWorld], want_gt: bool) -> None:
         """Render every world into the buffers.
@@ -102,10 +116,17 @@ class FrameRenderer:
             want_gt: also fill depth and segmentation.
         """
         for i, w in enumerate(worlds):
-            self.cams[i] = w.camera()
-            self.n_mobs[i] = w.n_mobs
-            self.tops[i] = w.top
-            mob_boxes(w.mobs, w.n_mobs, self.boxes[i])
+            # a world whose state is not the stacked buffers' (not made by new_world(i)): copy it in
+            if w.player is not self._player_views[i]:
+                self.players[i] = w.player
+            if w.mobs is not self._mob_views[i]:
+                self.mobs[i, : w.n_mobs] = w.mobs[: w.n_mobs]
+        self.n_mobs[:] = [w.n_mobs for w in worlds]
+        self.tops[:] = [w.top for w in worlds]
+        p, cams = self.players, self.cams
+        cams[:, 0], cams[:, 1], cams[:, 2] = p[:, P.PX], p[:, P.PY] + P.EYE_HEIGHT, p[:, P.PZ]
+        cams[:, 3], cams[:, 4] = p[:, P.YAW], p[:, P.PITCH]
+        mob_boxes_batch(self.mobs, self.n_mobs, self.boxes)
         c = self.config
         render_batch(
             self.blocks,

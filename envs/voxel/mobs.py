@@ -142,17 +142,30 @@ def settle(blocks, solid_table, mobs, n_mobs):
 
 def mob_boxes(mobs: np.ndarray, n_mobs: int, out: np.ndarray) -> None:
     """Write renderer boxes (min xyz, max xyz, kind, facing quadrant) for the live mobs into ``out``."""
-    m = mobs[:n_mobs]
-    size = MOB_SIZES[m[:, MKIND].astype(np.int64)]
-    half = size[:, 0] / 2
-    out[:n_mobs, 0] = m[:, MX] - half
-    out[:n_mobs, 1] = m[:, MY]
-    out[:n_mobs, 2] = m[:, MZ] - half
-    out[:n_mobs, 3] = m[:, MX] + half
-    out[:n_mobs, 4] = m[:, MY] + size[:, 1]
-    out[:n_mobs, 5] = m[:, MZ] + half
-    out[:n_mobs, 6] = m[:, MKIND]
-    out[:n_mobs, 7] = np.floor(((m[:, MHEADING] + 45.0) % 360.0) / 90.0)
+    mob_boxes_batch(mobs[None], np.array([n_mobs], np.int64), out[None])
+
+
+@nb.njit(cache=True)
+def mob_boxes_batch(mobs, n_mobs, out):
+    """``mob_boxes`` for a batch of worlds in one compiled call.
+
+    Args:
+        mobs: float64 (N, M, MOB_STATE_SIZE) mob states.
+        n_mobs: int64 (N,) live rows per world.
+        out: float64 (N, M, 8) renderer boxes (min xyz, max xyz, kind, facing quadrant), written.
+    """
+    for n in range(mobs.shape[0]):
+        for k in range(n_mobs[n]):
+            kind = int(mobs[n, k, MKIND])
+            half = MOB_SIZES[kind, 0] / 2
+            out[n, k, 0] = mobs[n, k, MX] - half
+            out[n, k, 1] = mobs[n, k, MY]
+            out[n, k, 2] = mobs[n, k, MZ] - half
+            out[n, k, 3] = mobs[n, k, MX] + half
+            out[n, k, 4] = mobs[n, k, MY] + MOB_SIZES[kind, 1]
+            out[n, k, 5] = mobs[n, k, MZ] + half
+            out[n, k, 6] = mobs[n, k, MKIND]
+            out[n, k, 7] = math.floor(((mobs[n, k, MHEADING] + 45.0) % 360.0) / 90.0)
 
 
 def spawn_mobs(

@@ -38,6 +38,8 @@ SKY_SEG = 0
 ENTITY_SEG_OFFSET = 1000
 #: Empty-space skipping works on square column tiles of 2**TILE_SHIFT blocks.
 TILE_SHIFT = 2
+#: Rows per band of ``render_batch``'s load-balanced row order.
+ROW_BAND = 8
 #: Colours (RGB) of mob kinds, indexed by kind id.
 MOB_COLOURS = np.array([[240, 160, 170], [70, 150, 60], [230, 230, 230], [140, 90, 50]], np.float64)
 
@@ -307,6 +309,23 @@ def _trace(blocks, top, tiles, textures, mobs, n_mobs, rects, pi, pj, ox, oy, oz
     return r, g, b, depth, seg, hit, norm
 
 
+@nb.njit(cache=True)
+def band_stride(n_bands):
+    """Stride coprime to ``n_bands`` near n_bands / golden ratio, for ``render_batch``'s row order.
+
+    ``b -> (b * stride) % n_bands`` is then a permutation whose contiguous ranges of b are spread
+    evenly over the bands (the golden-ratio sequence of low discrepancy), whatever the thread count.
+    """
+    stride = max(1, int(n_bands * 0.6180339887498949))
+    while True:
+        a, b = stride, n_bands
+        while b:
+            a, b = b, a % b
+        if a == 1:
+            return stride
+        stride += 1
+
+
 @nb.njit(cache=True, parallel=True, fastmath=False)
 def render_batch(
     blocks,
@@ -346,7 +365,17 @@ def render_batch(
     n_worlds, height, width = out_rgb.shape[0], out_rgb.shape[1], out_rgb.shape[2]
     f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2)
     rects = _mob_rects(cams, mobs, n_mobs, f, width, height)
-    for row in nb.prange(n_worlds * height):
+    n_rows = n_worlds * height
+    n_bands = n_rows // ROW_BAND  # whole bands; the rows after them keep their place
+    stride = band_stride(n_bands)
+    for k in nb.prange(n_rows):
+        # numba's threading layers give each thread one contiguous block of the prange (static
+        # schedule); visiting bands of rows in a strided order gives every block a mix of cheap sky
+        # rows and expensive terrain rows of every world instead of, say, the sky half of an image,
+        # while the rows of a band, consecutive in one world, keep its blocks in cache
+        row = np.int64(k)  # one integer type on both branches (the prange index may be unsigned)
+        if row < n_bands * ROW_BAND:
+            row = (row // ROW_BAND * stride) % n_bands * ROW_BAND + row % ROW_BAND
         n, i = row // height, row % height
         ox, oy, oz = cams[n, 0], cams[n, 1], cams[n, 2]
         yaw, pitch = math.radians(cams[n, 3]), math.radians(cams[n, 4])

@@ -89,6 +89,8 @@ class VoxelWorld:
         blocks_out: optional uint8 (X, Y, Z) array to hold the blocks (a vector env passes views of
             one stacked array so that one renderer call sees every world).
         tiles_out: optional int32 array to hold the tile heights (``render.tile_heights``), likewise.
+        player_out: optional float64 (STATE_SIZE,) array to hold the player state, likewise.
+        mobs_out: optional float64 (MAX_MOBS, MOB_STATE_SIZE) array to hold the mob states, likewise.
     """
 
     def __init__(
@@ -97,6 +99,8 @@ class VoxelWorld:
         seed: int,
         blocks_out: np.ndarray | None = None,
         tiles_out: np.ndarray | None = None,
+        player_out: np.ndarray | None = None,
+        mobs_out: np.ndarray | None = None,
     ) -> None:
         self.config = config
         self.seed = int(seed)
@@ -113,12 +117,14 @@ class VoxelWorld:
         self.landmarks: list[Landmark] = terrain.landmarks
         self.top = int(terrain.heights.max()) + 1
         rng = np.random.default_rng([self.seed, 0xA11CE])
-        self.player = np.zeros(P.STATE_SIZE)
+        self.player = np.zeros(P.STATE_SIZE) if player_out is None else player_out
+        self.player[:] = 0.0
         self.player[P.PX : P.PZ + 1] = terrain.spawn
         self.player[P.YAW] = float(rng.integers(0, 8)) * 45.0
         self.player[P.ON_GROUND] = 1.0
         self.player[P.VY] = P.RESTING_VY
-        self.mobs = np.zeros((MAX_MOBS, MOB_STATE_SIZE))
+        self.mobs = np.zeros((MAX_MOBS, MOB_STATE_SIZE)) if mobs_out is None else mobs_out
+        self.mobs[:] = 0.0
         self.mob_rng = np.zeros(MAX_MOBS, np.uint64)
         n = config.num_mobs
         self.mobs[:n], self.mob_rng[:n] = spawn_mobs(self.blocks, SOLID, rng, n, terrain.spawn)
