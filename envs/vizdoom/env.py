@@ -267,6 +267,9 @@ class DoomEnv(gym.Env):
         game.set_window_visible(False)
         game.set_sound_enabled(False)
         game.set_mode(vzd.Mode.PLAYER)
+        # cheats on from the first tic, so that a reset scenario can ``summon`` objects (the probes'
+        # Doom scenes, evals.probes.doom_scenes); sent later, the cvar misses the first episode
+        game.add_game_args("+sv_cheats 1")
         H, W = self.resolution
         game.set_screen_resolution(getattr(vzd.ScreenResolution, f"RES_{W}X{H}"))
         game.set_screen_format(vzd.ScreenFormat.RGB24)

@@ -209,6 +209,8 @@ class Truth:
         segmentation: int16 (C+K, H, W), or None.
         entities: float64 (M, 5) per frame (mobs), or None.
         events: block events of each step (``len == C+K-1``), or None.
+        labels: the visible labelled objects of each frame (ViZDoom's ``labels``: dicts with
+            ``value``, ``id``, ``name``, ``position``, ``box``), or None.
         context_length: C.
     """
 
@@ -220,6 +222,7 @@ class Truth:
     segmentation: np.ndarray | None = None
     entities: list[np.ndarray] | None = None
     events: list[tuple[Any, ...]] | None = None
+    labels: list[list[dict[str, Any]]] | None = None
 
     @property
     def context_frames(self) -> np.ndarray:
@@ -284,6 +287,7 @@ def run_truth(env_spec: ProbeEnv, case: Case, variant: int = 0) -> Truth:
         segmentation=stack("segmentation"),
         entities=[r[1]["entities"] for r in records] if "entities" in first else None,
         events=events if "events" in first else None,
+        labels=[r[1]["labels"] for r in records] if "labels" in first else None,
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evals.probes.base import VOXEL_ENVS, Case, Media, Probe, ProbeContext, ProbeOutput, Row, Truth
+from evals.probes.base import VOXEL_ENVS, Case, Media, Probe, ProbeContext, ProbeEnv, ProbeOutput, Row, Truth
 from evals.probes.scenarios import Arena, action, in_arena, repeat
 
 LPIPS_PROTOCOL = "LPIPS v0.1 (alex), RGB in [-1, 1] (evals.probes.frames)"
@@ -155,6 +155,20 @@ class _CaseProbe(Probe):
         )
 
 
+class _MotionProbe(_CaseProbe):
+    """A case probe over ``motion_cases`` (turn, arc, forward): subclasses set ``motions``,
+    ``horizon``, ``turn_step_deg`` and ``context_frames``."""
+
+    motions: tuple[str, ...]
+    horizon: int
+    turn_step_deg: float
+    context_frames: int
+
+    def cases(self, env: ProbeEnv, world_seeds: Sequence[int]) -> list[Case]:
+        motions, horizon, step = self.motions, self.horizon, self.turn_step_deg
+        return motion_cases(self.name, world_seeds, motions, horizon, step, self.context_frames, env.id)
+
+
 # ------------------------------------------------------------------------------- loop closure
 
 
@@ -165,13 +179,22 @@ def motion_cases(
     horizon: int,
     turn_step_deg: float,
     context_frames: int,
+    env_id: str = VOXEL_ENVS[0],
 ) -> list[Case]:
-    """Cases of known camera motion in front of ``textured_scene``.
+    """Cases of known camera motion, pitch 0 throughout.
 
     Motions: "turn" (``+turn_step_deg`` yaw per step, a pure rotation), "arc" (forward and
     ``+turn_step_deg`` yaw per step), "forward" (forward only). The context is ``context_frames``
-    still frames.
+    still frames. The scene: ``textured_scene`` in an arena in the voxel world; on ViZDoom the
+    scenario's map as it is, the player turned to its most open heading
+    (``evals.probes.doom_scenes.face_open``).
     """
+    if env_id in VOXEL_ENVS:
+        scenario = in_arena(textured_scene)
+    else:
+        from evals.probes.doom_scenes import face_open
+
+        scenario = face_open
     acts = {
         "turn": action(yaw=turn_step_deg),
         "arc": action(forward=1, yaw=turn_step_deg),
@@ -184,7 +207,7 @@ def motion_cases(
             int(seed),
             _still(context_frames - 1),
             repeat(acts[m], horizon),
-            scenario=in_arena(textured_scene),
+            scenario=scenario,
             params={"turn_step_deg": 0.0 if m == "forward" else turn_step_deg},
         )
         for seed in world_seeds
@@ -202,6 +225,18 @@ def _check_motion_options(
     _check(int(horizon) == horizon and horizon >= 2, f"horizon must be an integer >= 2, got {horizon}")
     _check(0 < turn_step_deg <= 45, f"turn_step_deg must be in (0, 45], got {turn_step_deg}")
     _check(context_frames >= 1, f"context_frames must be >= 1, got {context_frames}")
+
+
+def rigid_pixels(segmentation: np.ndarray, env_id: str) -> np.ndarray:
+    """bool (..., H, W): pixels of the rigid, static scene, whose motion the camera's alone explains.
+
+    Voxel world: everything but mobs (segmentation < ``MOB_SEGMENTATION``). ViZDoom: walls, floors
+    and ceilings only (label 0): every labelled object is a sprite that turns to face the camera,
+    and monsters move.
+    """
+    if env_id in VOXEL_ENVS:
+        return segmentation < MOB_SEGMENTATION
+    return segmentation == 0
 
 
 def _missing(truth: Truth, fields: Sequence[str]) -> str:

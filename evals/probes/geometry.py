@@ -285,6 +285,7 @@ def warp_to_view(
     depth_tolerance: float = 0.05,
     source_valid: np.ndarray | None = None,
     target_valid: np.ndarray | None = None,
+    depth_slack: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Backward-warp a source frame into a target view with the true depths, and its co-visible mask.
 
@@ -292,7 +293,8 @@ def warp_to_view(
     into the source view; the source frame is sampled there (bilinear, ``cv2.remap``). The pixel is
     co-visible when the point is in front of the source camera, projects inside the source frame,
     and its source-camera depth agrees with the source depth map at the nearest source pixel within
-    ``depth_tolerance`` (relative): otherwise it is out of frame or occluded in the source.
+    ``depth_tolerance`` (relative) plus ``depth_slack`` (absolute, for quantised depth maps):
+    otherwise it is out of frame or occluded in the source.
 
     Args:
         source: uint8 (H, W, 3) frame to warp.
@@ -304,6 +306,8 @@ def warp_to_view(
         depth_tolerance: relative depth agreement for co-visibility.
         source_valid: optional bool (H, W): source pixels that may be used (e.g. not a mob).
         target_valid: optional bool (H, W): target pixels that may be compared (e.g. not a mob).
+        depth_slack: absolute depth agreement added to the relative one (world units; e.g. the
+            quantisation step of the depth map).
 
     Returns:
         ``(warped, mask)``: uint8 (H, W, 3) the source seen from the target pose (meaningful on the
@@ -326,7 +330,7 @@ def warp_to_view(
     row = np.clip(np.floor(v), 0, H - 1).astype(np.int64)
     d_src = np.asarray(source_depth, np.float64)[row, col]
     with np.errstate(invalid="ignore"):
-        agree = np.isfinite(d_src) & (np.abs(d_src - z) <= depth_tolerance * z)
+        agree = np.isfinite(d_src) & (np.abs(d_src - z) <= depth_tolerance * z + depth_slack)
     mask = inside & agree
     if source_valid is not None:
         mask &= np.asarray(source_valid, bool)[row, col]

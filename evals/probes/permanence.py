@@ -40,6 +40,11 @@ and hits something beyond it): masked PSNR, masked LPIPS, a presence score, a bi
 ``permanent`` (presence ≥ ``presence_threshold``) per case, from which the report computes the
 permanence rate versus k, and a background control (masked PSNR/LPIPS over the same-shaped region
 directly above the object, where the object is not).
+
+On ViZDoom (``simworld/Doom-*``) the object is a ``Column`` decoration summoned in front of the
+player, in the scenario's map as it is (``evals.probes.doom_scenes``: Doom's monsters move and its
+items are picked up, a decoration stays), and only ``look_away`` runs (pitch 0); its region is the
+segmentation of its label in each frame. Calibration and scoring are the same.
 """
 
 from __future__ import annotations
@@ -51,9 +56,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from envs.registration import DOOM_IDS
 from envs.voxel.blocks import BLOCK_IDS
 from envs.voxel.physics import EYE_HEIGHT
 from envs.voxel.render import ENTITY_SEG_OFFSET, camera_basis
+from evals.probes import doom_scenes
 from evals.probes import frames as F
 from evals.probes.base import (
     VOXEL_ENVS,
@@ -205,9 +212,13 @@ def object_masks(case: Case, truth: Truth) -> np.ndarray:
     - broken cell (the hole): pixels whose ray crosses the whole empty cell and hits something
       beyond it (depth > exit + ``DEPTH_EPS``; sky counts), i.e. where the block used to be seen.
 
+    Doom's object (``doom_scenes.DOOM_OBJECTS``): ``doom_scenes.object_masks``.
+
     Raises:
         ValueError: the truth lacks pose, intrinsics, depth or segmentation.
     """
+    if case.params["object"] in doom_scenes.DOOM_OBJECTS:
+        return doom_scenes.object_masks(case, truth)
     if truth.segmentation is None or truth.pose is None or truth.depth is None or truth.intrinsics is None:
         raise ValueError("the permanence probe needs pose, intrinsics, depth and segmentation ground truth")
     seg, obj = truth.segmentation, case.params["object"]
@@ -344,7 +355,8 @@ class ObjectPermanence(Probe):
     """Does an object that left the view come back where it was, k frames later?
 
     Args:
-        objects: subset of ``OBJECTS`` ("landmark", "mob", and the changed-world "placed", "broken").
+        objects: subset of ``OBJECTS`` ("landmark", "mob", and the changed-world "placed", "broken");
+            on Doom the object is always the summoned column (``doom_scenes.DOOM_OBJECTS``).
         modes: subset of ``MODES`` ("look_away", "cover"); "cover" applies to the landmark and the mob.
         occlusion_lengths: k values: future frames in which the object is absent from the true
             segmentation (each >= 1; a k shorter than the frames the movement itself hides the object
@@ -359,7 +371,7 @@ class ObjectPermanence(Probe):
         ValueError: an unknown object or mode, or an option out of range (the message names the valid ones).
     """
 
-    supported_envs = VOXEL_ENVS
+    supported_envs = (*VOXEL_ENVS, *DOOM_IDS)
 
     name: ClassVar[str] = "permanence"
     metrics: ClassVar[dict[str, MetricSpec]] = _metrics(40.0, 0.5)
@@ -404,13 +416,17 @@ class ObjectPermanence(Probe):
                 the start or at the return, or a k is shorter than the movement alone occludes it.
         """
         half_fov = self._half_fov(env)
+        voxel = env.id not in DOOM_IDS
+        if not voxel and "look_away" not in self.modes:
+            raise ValueError(f"permanence on {env.id!r} has only the look_away mode; got modes {self.modes}")
+        objects = self.objects if voxel else doom_scenes.DOOM_OBJECTS
         out = []
         for ws in world_seeds:
-            for obj in self.objects:
-                for mode in self.modes:
-                    if (obj, mode) not in _SCENES:
+            for obj in objects:
+                for mode in self.modes if voxel else ("look_away",):
+                    if voxel and (obj, mode) not in _SCENES:
                         continue
-                    scenario = in_arena(_SCENES[(obj, mode)])
+                    scenario = in_arena(_SCENES[(obj, mode)]) if voxel else doom_scenes.summon_column
                     if mode == "look_away":
                         plan = self._look_away_plan(obj, half_fov)
                     else:
@@ -456,6 +472,7 @@ class ObjectPermanence(Probe):
             "mob": repeat(action(), 2),
             "placed": [action(use=1, hotbar=PLACED_SLOT), action()],
             "broken": repeat(action(attack=1), BREAK_STEPS),
+            "column": repeat(action(), 2),
         }[obj]
         away = 90.0 + half_fov - offset  # the object's centre ends 90° beyond the edge of the view
         return _Plan(
@@ -630,6 +647,7 @@ def _caption(case: Case) -> str:
         "mob": "the standing pig",
         "placed": "the blue block placed in the context",
         "broken": "the hole broken in the context (the red panel through it)",
+        "column": "the column summoned in front of the player",
     }[p["object"]]
     how = "turns away and back" if p["mode"] == "look_away" else "hides behind the dirt wall and walks back"
     return (

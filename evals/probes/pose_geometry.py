@@ -9,21 +9,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from envs.registration import DOOM_IDS
 from evals.probes import geometry as G
-from evals.probes.base import Case, MetricSpec, ProbeContext, ProbeEnv, Row, Truth
+from evals.probes.base import VOXEL_ENVS, Case, MetricSpec, ProbeContext, Row, Truth
 from evals.probes.consistency import (
     MIN_TRANSLATION,
     MOTIONS,
-    _CaseProbe,
     _check,
     _check_motion_options,
     _missing,
+    _MotionProbe,
     _summary,
-    motion_cases,
 )
 
 
-class Geometry(_CaseProbe):
+class Geometry(_MotionProbe):
     """Two-view geometry of predicted frames against the true camera motion.
 
     For each pair of predicted frames (k - stride, k): keypoints (SIFT, or ORB) detected on the
@@ -49,7 +49,14 @@ class Geometry(_CaseProbe):
         upscale: integer upsampling before keypoint detection.
         ransac_threshold_px: RANSAC inlier threshold in pixels of the frame.
         min_matches: fewer matches than this → NaN with "too few matches (n)".
+
+    On ViZDoom (``simworld/Doom-*``) the same motions run in the scenario's map as it is, facing its
+    most open heading (``consistency.motion_cases``), against the game's true pose and K (exact at
+    pitch 0, where every case stays). Translations are in map units there (the player walks
+    ~10-30 units per step), far above ``MIN_TRANSLATION``.
     """
+
+    supported_envs = (*VOXEL_ENVS, *DOOM_IDS)
 
     name = "geometry"
     caption = "the predicted view should move exactly as the true camera does (a rigid scene, known motion)"
@@ -120,11 +127,6 @@ class Geometry(_CaseProbe):
         self.motions = tuple(m for m in MOTIONS if m in motions)
         self.context_frames, self.upscale = int(context_frames), int(upscale)
         self.ransac_threshold_px, self.min_matches = float(ransac_threshold_px), int(min_matches)
-
-    def cases(self, env: ProbeEnv, world_seeds: Sequence[int]) -> list[Case]:
-        return motion_cases(
-            self.name, world_seeds, self.motions, self.horizon, self.turn_step_deg, self.context_frames
-        )
 
     def pair_metrics(
         self, ka: G.Keypoints, kb: G.Keypoints, pose_a: np.ndarray, pose_b: np.ndarray, K: np.ndarray

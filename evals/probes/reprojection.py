@@ -9,31 +9,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from envs.registration import DOOM_IDS
+from envs.vizdoom.env import DEPTH_UNITS_PER_LEVEL
 from evals.probes import geometry as G
-from evals.probes.base import Case, MetricSpec, ProbeContext, ProbeEnv, Row, Truth
+from evals.probes.base import VOXEL_ENVS, Case, MetricSpec, ProbeContext, Row, Truth
 from evals.probes.consistency import (
     LPIPS_PROTOCOL,
-    MOB_SEGMENTATION,
     MOTIONS,
-    _CaseProbe,
     _check,
     _check_motion_options,
     _lpips,
     _missing,
+    _MotionProbe,
     _summary,
-    motion_cases,
+    rigid_pixels,
 )
 from evals.probes.frames import PSNR_PROTOCOL
 
 
-class Reprojection(_CaseProbe):
+class Reprojection(_MotionProbe):
     """Predicted frames against the previous true frame warped into the new true pose.
 
     For each step k the true frame k-1 (the last context frame for k = 1) is backward-warped into
     the true pose of frame k with the true depths and intrinsics (``geometry.warp_to_view``,
-    bilinear sampling); the co-visible mask keeps target pixels that are not sky, not a mob
-    (segmentation >= 1000, in either frame), in front of and inside the source view, and not
-    occluded there (depth agreement within ``depth_tolerance``, relative). The predicted frame k
+    bilinear sampling); the co-visible mask keeps target pixels that are not sky, of the rigid
+    scene in both frames (``consistency.rigid_pixels``: no mob; on Doom, no labelled sprite), in
+    front of and inside the source view, and not occluded there (depth agreement within
+    ``depth_tolerance``, relative). The predicted frame k
     is compared with the warp on that mask; the true frame k against the same warp gives the
     reference level of the warp itself (``warp_self_*``: what a perfect predictor gets).
 
@@ -43,7 +45,15 @@ class Reprojection(_CaseProbe):
         motions: subset of ("turn", "arc", "forward").
         context_frames: still frames of context.
         depth_tolerance: relative depth agreement for co-visibility.
+
+    On ViZDoom (``simworld/Doom-*``) the same motions run in the scenario's map as it is, facing its
+    most open heading (``consistency.motion_cases``), with the game's true pose, K and depth. The
+    pitch stays 0, where Doom's K is exact; the depth is the 8-bit buffer × 7.5 units (3% median
+    error, steps of 7.5 units), so co-visibility allows one step of 7.5 units beyond
+    ``depth_tolerance`` and ``warp_self_*`` is below the voxel world's on forward motion.
     """
+
+    supported_envs = (*VOXEL_ENVS, *DOOM_IDS)
 
     name = "reprojection"
     caption = "what stays in view should move with the camera as the true depth and motion move it"
@@ -96,15 +106,11 @@ class Reprojection(_CaseProbe):
         self.motions = tuple(m for m in MOTIONS if m in motions)
         self.context_frames, self.depth_tolerance = int(context_frames), float(depth_tolerance)
 
-    def cases(self, env: ProbeEnv, world_seeds: Sequence[int]) -> list[Case]:
-        return motion_cases(
-            self.name, world_seeds, self.motions, self.horizon, self.turn_step_deg, self.context_frames
-        )
-
-    def warps(self, truth: Truth) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 (K, H, W, 3) warped true frames and bool (K, H, W) co-visible masks of a truth's future."""
+    def warps(self, truth: Truth, env_id: str = VOXEL_ENVS[0]) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (K, H, W, 3) warped true frames and bool (K, H, W) co-visible masks of a truth's future
+        (``env_id`` says which pixels are rigid: ``consistency.rigid_pixels``)."""
         C, T = truth.context_length, len(truth.frames)
-        seg = truth.segmentation
+        seg = None if truth.segmentation is None else rigid_pixels(truth.segmentation, env_id)
         warped, masks = [], []
         for t in range(C, T):
             s = t - 1
@@ -116,8 +122,9 @@ class Reprojection(_CaseProbe):
                 truth.pose[t],
                 truth.intrinsics,
                 self.depth_tolerance,
-                source_valid=None if seg is None else seg[s] < MOB_SEGMENTATION,
-                target_valid=None if seg is None else seg[t] < MOB_SEGMENTATION,
+                source_valid=None if seg is None else seg[s],
+                target_valid=None if seg is None else seg[t],
+                depth_slack=0.0 if env_id in VOXEL_ENVS else DEPTH_UNITS_PER_LEVEL,
             )
             warped.append(w)
             masks.append(m)
@@ -129,7 +136,7 @@ class Reprojection(_CaseProbe):
         missing = _missing(truth, ("pose", "intrinsics", "depth"))
         if missing:
             return [self._row(case, seed, m, math.nan, None, missing) for m in self.metrics]
-        warped, masks = self.warps(truth)
+        warped, masks = self.warps(truth, ctx.env.id)
         future = truth.future_frames
         empty = ~masks.reshape(len(masks), -1).any(axis=1)
         values = {
