@@ -126,9 +126,14 @@ def manifest_blocks(run: Run, level: int = 2) -> list[Block]:
 # ------------------------------------------------------------------------------------------- probes
 
 
-def _summary_table(
+def probe_summary_table(
     run: Run, probe: str, names: Sequence[str], n_boot: int, confidence: float, seed: int
 ) -> tuple[Table, list[str], dict[str, list[stats.Interval]]]:
+    """One probe's table: every metric (with its protocol) per checkpoint, mean [interval].
+
+    Returns:
+        The table, the NaN notes, and per metric the interval of each of ``names``.
+    """
     rows, notes, intervals = [], [], {}
     for metric in run.metrics(probe):
         spec = run.spec(probe, metric)
@@ -278,7 +283,7 @@ def probe_blocks(
     """The section of one probe."""
     names = [n for n in run.checkpoints() if len(run.rows(n, probe))]
     blocks: list[Block] = [Heading(probe, 2, anchor=f"probe-{slug(probe)}")]
-    table, notes, intervals = _summary_table(run, probe, names, n_boot, confidence, seed)
+    table, notes, intervals = probe_summary_table(run, probe, names, n_boot, confidence, seed)
     blocks.append(table)
     if notes:
         blocks += [Text("Undefined (NaN) values, excluded from the means:"), Bullets(notes)]
@@ -358,4 +363,7 @@ def write_report(
         raise ValueError("write_report needs a run with a directory (Run.path) to write into")
     blocks = report_blocks(run, n_boot, confidence, seed, max_media_per_probe)
     title = f"simworld eval — {run.manifest.get('suite', '')} — {run.name}"
+    from evals.report.summary import write_summary  # it builds on this module's tables
+
+    write_summary(run, n_boot, confidence, seed)
     return write_documents(blocks, run.path, "report", title)

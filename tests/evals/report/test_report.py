@@ -179,3 +179,32 @@ def test_models_appear_with_their_weights_hash_beside_the_baselines(run_copy):
         "copy_last_frame",
         "noise",
     ]
+
+
+def test_summary_files_hold_the_report_numbers_and_check_a_rerun(report):
+    from evals.report.summary import check_against
+
+    run, _, _ = report
+    md = (run / "summary.md").read_text()
+    doc = json.loads((run / "summary.json").read_text())
+    df = pd.read_parquet(run / "results.parquet")
+    rows = df[(df.checkpoint == "copy_last_frame") & (df.metric == "revisit_psnr")]
+    mean, lo, hi = numpy_cluster_ci(rows)
+    assert cell(mean, lo, hi, 12, 6) in md
+    for r in doc["results"]:
+        assert f"## {r['probe']}" in md and r["protocol"] in md
+    rec = next(
+        r for r in doc["results"] if (r["checkpoint"], r["metric"]) == ("copy_last_frame", "revisit_psnr")
+    )
+    assert (rec["n"], rec["cases"]) == (12, 6)
+    np.testing.assert_allclose([rec["mean"], rec["low"], rec["high"]], [mean, lo, hi])
+    lpips = [r for r in doc["results"] if r["metric"] == "lpips"]
+    assert lpips and all(r["mean"] is None for r in lpips)  # NaN stays NaN, never 0
+    assert check_against(doc, doc) == []
+    shifted = json.loads(json.dumps(doc))
+    for r in shifted["results"]:
+        if r["mean"] is not None and r["high"] is not None and r["checkpoint"] == "noise":
+            r["mean"] = r["high"] + 1.0
+    problems = check_against(doc, shifted)
+    assert problems and all("/noise:" in p and "outside" in p for p in problems)
+    assert check_against(doc, shifted, checkpoints=["copy_last_frame"]) == []
