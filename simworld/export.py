@@ -49,6 +49,11 @@ class ExportConfig:
         val_fraction: the held-out share used when splitting ``contexts_from``; null: the
             training run's ``data.val_fraction`` (so contexts come from episodes never trained on).
         seed: seeds the split (null: the training run's seed) and the choice of episodes/starts.
+        evaluation: an eval run directory (``simworld eval``) of this checkpoint: its
+            ``summary.json`` goes into the card (JSON) and its ``summary.md`` tables into the
+            Markdown card, so the card carries the metrics beside the references. Exporting is
+            deterministic, so re-exporting with ``evaluation`` after evaluating the export gives
+            the same weights (and hashes) as the evaluated ones.
         overwrite: replace an existing ``out``.
     """
 
@@ -60,6 +65,7 @@ class ExportConfig:
     context_length: int = 8
     val_fraction: float | None = None
     seed: int | None = None
+    evaluation: str | None = None
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -124,7 +130,22 @@ def held_out_contexts(
     return np.stack(frames), np.stack(actions).astype(np.float32), origin
 
 
-def _card(source: Path, export: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _evaluation(run_dir: str | Path) -> tuple[dict[str, Any], str]:
+    """(card entry, Markdown section) from an eval run's summary files."""
+    run_dir = Path(run_dir)
+    files = run_dir / "summary.json", run_dir / "summary.md"
+    if not all(f.exists() for f in files):
+        raise FileNotFoundError(
+            f"{run_dir}: no summary.json/summary.md (is it a simworld eval run directory?)"
+        )
+    doc = json.loads(files[0].read_text())
+    entry = {"run": str(run_dir.resolve()), "suite": doc.get("suite", ""), "results": doc["results"]}
+    body = files[1].read_text().split("\n", 1)[1]  # drop the document's own title
+    body = body.replace("\n## ", "\n### ")
+    return entry, f"\n## Evaluation (`simworld eval`, suite {entry['suite']})\n{body}"
+
+
+def _card(source: Path, export: dict[str, Any], evaluation: str | None) -> tuple[dict[str, Any], str]:
     card_json = source / "model_card.json"
     card = json.loads(card_json.read_text()) if card_json.exists() else {}
     card["export"] = export
@@ -144,7 +165,11 @@ def _card(source: Path, export: dict[str, Any]) -> tuple[dict[str, Any], str]:
             f"of `{c['dataset']}` (episodes {sorted({o['episode'] for o in c['origin']})})"
         )
     lines += [f"- `{name}` sha256 {digest}" for name, digest in export["sha256"].items()]
-    return card, md.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    text = md.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    if evaluation is not None:
+        card["evaluation"], section = _evaluation(evaluation)
+        text += section
+    return card, text
 
 
 def export_checkpoint(cfg: ExportConfig) -> Path:
@@ -221,7 +246,7 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
         export["sha256"] = {
             str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*.safetensors"))
         }
-        card, md = _card(source, export)
+        card, md = _card(source, export, cfg.evaluation)
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
         (tmp / "model_card.md").write_text(md)
         load_checkpoint(tmp)  # strict round trip before anything replaces out

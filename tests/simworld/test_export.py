@@ -126,3 +126,23 @@ def test_cli_exports_and_reports_errors(source: Path, dataset: Path, tmp_path: P
     assert main(["export", *args, "overwrite=true", "weights_dtype=float32"]) == 0
     with safe_open(str(out / "dit" / "model.safetensors"), "pt") as f:
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float32
+
+
+def test_an_eval_run_summary_goes_into_the_card(source: Path, dataset: Path, tmp_path: Path) -> None:
+    import json
+
+    run = tmp_path / "eval"
+    run.mkdir()
+    record = {"probe": "physics", "metric": "pass_rate", "checkpoint": "out", "mean": 0.5, "low": 0.2}
+    (run / "summary.json").write_text(json.dumps({"suite": "quick", "results": [record]}))
+    (run / "summary.md").write_text(
+        "# Results — suite quick\n\nHow to read.\n\n## physics\n\n| metric | out |\n"
+    )
+    out = _export(source, tmp_path / "out", dataset, num_contexts=1, context_length=2, evaluation=str(run))
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["evaluation"]["results"] == [record] and card["evaluation"]["suite"] == "quick"
+    md = (out / "model_card.md").read_text()
+    assert "## Evaluation (`simworld eval`, suite quick)" in md and "### physics" in md
+    assert "# Results" not in md
+    with pytest.raises(FileNotFoundError, match="summary.json"):
+        _export(source, tmp_path / "o2", dataset, num_contexts=1, context_length=2, evaluation=str(tmp_path))
