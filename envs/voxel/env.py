@@ -29,9 +29,9 @@ from envs.ground_truth import parse_ground_truth as parse_keys
 from simworld import actions as A
 
 from . import physics as P
-from .blocks import TEXTURES
+from .blocks import SOLID, TEXTURES
 from .config import VoxelWorldConfig
-from .mobs import MOB_STATE_SIZE, mob_boxes_batch
+from .mobs import MOB_STATE_SIZE, mob_boxes_batch, mobs_tick_batch
 from .render import TILE_SHIFT, intrinsics, render_batch
 from .tasks import Task, make_task
 from .world import MAX_MOBS, VoxelWorld
@@ -67,7 +67,7 @@ def make_config(world_kwargs: dict[str, Any]) -> VoxelWorldConfig:
 
 
 class FrameRenderer:
-    """Render buffers and the call into the compiled renderer for a batch of worlds.
+    """Render buffers and the call into the compiled renderer for a batch of worlds, and their batched step.
 
     Args:
         config: world parameters (frame size, field of view, view distance).
@@ -90,23 +90,77 @@ class FrameRenderer:
         )
         self.tiles = np.zeros((num_worlds, -(-config.world_size // s), -(-config.world_size // s)), np.int32)
         # Player and mob states of the worlds made by new_world live here too, so that one compiled
-        # call per step gathers every camera and mob box (no per-world Python work in render()).
+        # call per step gathers every camera and mob box (no per-world Python work in render()),
+        # and one per tick advances every player and every world's mobs (step()).
         self.players = np.zeros((num_worlds, P.STATE_SIZE))
         self.mobs = np.zeros((num_worlds, MAX_MOBS, MOB_STATE_SIZE))
+        self.mob_rng = np.zeros((num_worlds, MAX_MOBS), np.uint64)
         self._player_views = list(self.players)
         self._mob_views = list(self.mobs)
+        self._made: list[VoxelWorld | None] = [None] * num_worlds
         self.K = intrinsics(W, H, config.fov_y)
 
     def new_world(self, i: int, seed: int) -> VoxelWorld:
         """Generate world i of the batch inside the stacked block, tile and state buffers."""
-        return VoxelWorld(
+        world = VoxelWorld(
             self.config,
             seed,
             blocks_out=self.blocks[i],
             tiles_out=self.tiles[i],
             player_out=self._player_views[i],
             mobs_out=self._mob_views[i],
+            mob_rng_out=self.mob_rng[i],
         )
+        self._made[i] = world
+        return world
+
+    def step(self, worlds: list[VoxelWorld], actions: dict[str, np.ndarray], active: np.ndarray) -> None:
+        """Advance the active worlds one step each, as ``VoxelWorld.step`` would one by one.
+
+        Every tick runs the players' physics of all worlds in one compiled call, then interaction
+        and falling blocks in Python for the worlds that have any, then all mobs in one compiled
+        call; worlds share nothing, so this is ``VoxelWorld.step``'s per-world order of the same
+        arithmetic. The step's block events are left in each world's ``events``.
+
+        Args:
+            worlds: the N worlds, made by ``new_world`` (their state lives in the stacked buffers).
+            actions: validated batched canonical actions (``simworld.actions.validate_batched``).
+            active: bool (N,) the worlds to step.
+
+        Raises:
+            ValueError: a world was not made by ``new_world`` at its index.
+        """
+        if worlds != self._made:  # (compares by identity)
+            raise ValueError("every world must be the one new_world(i) made for its index i")
+        idx = np.flatnonzero(active).tolist()
+        for i in idx:
+            worlds[i].events = []
+        for i in np.flatnonzero(actions["hotbar"] * active).tolist():
+            worlds[i].slot = int(actions["hotbar"][i]) - 1
+        attack, use = actions["attack"].tolist(), actions["use"].tolist()
+        self.n_mobs[:] = [w.n_mobs for w in worlds]
+        a = actions
+        for tick in range(self.config.ticks_per_step):
+            P.players_tick_batch(
+                self.blocks,
+                SOLID,
+                self.players,
+                active,
+                a["camera"],
+                tick == 0,
+                a["forward"],
+                a["back"],
+                a["left"],
+                a["right"],
+                a["jump"],
+                a["sneak"],
+                a["sprint"],
+            )
+            for i in idx:
+                w = worlds[i]
+                w.interact_tick(attack[i] != 0, use[i] != 0)
+                w.tick += 1  # (mobs do not read the tick)
+            mobs_tick_batch(self.blocks, SOLID, self.mobs, self.mob_rng, self.n_mobs, active)
 
     def render(self, worlds: list[VoxelWorld], want_gt: bool) -> None:
         """Render every world into the buffers.
@@ -115,17 +169,16 @@ class FrameRenderer:
             worlds: the N worlds (made by ``new_world``, so they live in the stacked buffers).
             want_gt: also fill depth and segmentation.
         """
-        for i, w in enumerate(worlds):
-            # a world whose state is not the stacked buffers' (not made by new_world(i)): copy it in
-            if w.player is not self._player_views[i]:
-                self.players[i] = w.player
-            if w.mobs is not self._mob_views[i]:
-                self.mobs[i, : w.n_mobs] = w.mobs[: w.n_mobs]
+        if worlds != self._made:  # (compares by identity)
+            for i, w in enumerate(worlds):
+                # a world whose state is not the stacked buffers' (not made by new_world(i)): copy it in
+                if w.player is not self._player_views[i]:
+                    self.players[i] = w.player
+                if w.mobs is not self._mob_views[i]:
+                    self.mobs[i, : w.n_mobs] = w.mobs[: w.n_mobs]
         self.n_mobs[:] = [w.n_mobs for w in worlds]
         self.tops[:] = [w.top for w in worlds]
-        p, cams = self.players, self.cams
-        cams[:, 0], cams[:, 1], cams[:, 2] = p[:, P.PX], p[:, P.PY] + P.EYE_HEIGHT, p[:, P.PZ]
-        cams[:, 3], cams[:, 4] = p[:, P.YAW], p[:, P.PITCH]
+        P.cameras_batch(self.players, self.cams)
         mob_boxes_batch(self.mobs, self.n_mobs, self.boxes)
         c = self.config
         render_batch(

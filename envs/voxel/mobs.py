@@ -131,6 +131,23 @@ def mobs_tick(blocks, solid_table, mobs, rng, n_mobs):
 
 
 @nb.njit(cache=True)
+def mobs_tick_batch(blocks, solid_table, mobs, rng, n_mobs, active):
+    """``mobs_tick`` for the mobs of a batch of worlds in one compiled call.
+
+    Args:
+        blocks: uint8 (N, X, Y, Z).
+        solid_table: bool (NUM_BLOCKS,).
+        mobs: float64 (N, M, MOB_STATE_SIZE) mob states, updated in place for the active worlds.
+        rng: uint64 (N, M) random streams.
+        n_mobs: int64 (N,) live rows per world.
+        active: bool (N,) which worlds to advance.
+    """
+    for n in range(mobs.shape[0]):
+        if active[n]:
+            mobs_tick(blocks[n], solid_table, mobs[n], rng[n], n_mobs[n])
+
+
+@nb.njit(cache=True)
 def settle(blocks, solid_table, mobs, n_mobs):
     """Drop or lift every mob onto the ground under its footprint (after the world changed)."""
     for k in range(n_mobs):

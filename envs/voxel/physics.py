@@ -178,6 +178,56 @@ def player_tick(blocks, solid_table, state, fwd, strafe, jump, sneak, sprint):
 
 
 @nb.njit(cache=True)
+def players_tick_batch(
+    blocks, solid_table, states, active, camera, turn, forward, back, left, right, jump, sneak, sprint
+):
+    """``player_tick`` for the players of a batch of worlds in one compiled call.
+
+    Args:
+        blocks: uint8 (N, X, Y, Z) block ids per world.
+        solid_table: bool (NUM_BLOCKS,).
+        states: float64 (N, STATE_SIZE) player states, updated in place for the active worlds.
+        active: bool (N,) which worlds to advance.
+        camera: float32 (N, 2) pitch and yaw change in degrees, applied first when ``turn``.
+        turn: apply ``camera`` (the first tick of a step) before the tick.
+        forward, back, left, right, jump, sneak, sprint: int64 (N,) key states (0/1).
+    """
+    for n in range(states.shape[0]):
+        if not active[n]:
+            continue
+        state = states[n]
+        if turn:  # as VoxelWorld.step: pitch clamped to [-90, 90], yaw wrapped to [0, 360)
+            state[PITCH] = min(90.0, max(-90.0, state[PITCH] + np.float64(camera[n, 0])))
+            state[YAW] = (state[YAW] + np.float64(camera[n, 1])) % 360.0
+        player_tick(
+            blocks[n],
+            solid_table,
+            state,
+            forward[n] - back[n],
+            left[n] - right[n],
+            jump[n] != 0,
+            sneak[n] != 0,
+            sprint[n] != 0,
+        )
+
+
+@nb.njit(cache=True)
+def cameras_batch(states, out):
+    """Renderer camera rows (eye x, y, z, yaw, pitch) of a batch of players.
+
+    Args:
+        states: float64 (N, STATE_SIZE) player states.
+        out: float64 (N, 5), written.
+    """
+    for n in range(states.shape[0]):
+        out[n, 0] = states[n, PX]
+        out[n, 1] = states[n, PY] + EYE_HEIGHT
+        out[n, 2] = states[n, PZ]
+        out[n, 3] = states[n, YAW]
+        out[n, 4] = states[n, PITCH]
+
+
+@nb.njit(cache=True)
 def raycast(blocks, ox, oy, oz, dx, dy, dz, reach):
     """First non-air, non-water cell along a ray (the block Minecraft's crosshair targets).
 

@@ -161,15 +161,17 @@ class VoxelWorldVectorEnv(VectorEnv):
         terminated = np.zeros(n, np.bool_)
         truncated = np.zeros(n, np.bool_)
         extras: list[dict[str, Any]] = [{} for _ in range(n)]
-        for i in range(n):
-            if self._needs_reset[i]:  # NEXT_STEP autoreset: this step only resets env i
-                extras[i] = self._reset_one(i, None, {})
-                continue
-            action = {k: v[i] for k, v in batch.items()}
-            events = self.worlds[i].step(action)
-            rewards[i], terminated[i], extras[i] = self.tasks[i].score(self.worlds[i], events)
-            self._elapsed[i] += 1
-            truncated[i] = self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps
+        active = ~self._needs_reset
+        for i in np.flatnonzero(self._needs_reset).tolist():  # NEXT_STEP autoreset: this step only resets
+            extras[i] = self._reset_one(i, None, {})
+        # the other worlds step together: one compiled call per tick for all players, one for all mobs
+        self._renderer.step(self.worlds, batch, active)
+        for i in np.flatnonzero(active).tolist():
+            world = self.worlds[i]
+            rewards[i], terminated[i], extras[i] = self.tasks[i].score(world, world.events)
+        self._elapsed += active
+        if self.max_episode_steps is not None:
+            truncated = active & (self._elapsed >= self.max_episode_steps)
         self._renderer.render(self.worlds, self._want_pixels_gt)
         done = terminated | truncated
         infos: dict[str, Any] = {}

@@ -91,6 +91,7 @@ class VoxelWorld:
         tiles_out: optional int32 array to hold the tile heights (``render.tile_heights``), likewise.
         player_out: optional float64 (STATE_SIZE,) array to hold the player state, likewise.
         mobs_out: optional float64 (MAX_MOBS, MOB_STATE_SIZE) array to hold the mob states, likewise.
+        mob_rng_out: optional uint64 (MAX_MOBS,) array to hold the mobs' random streams, likewise.
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class VoxelWorld:
         tiles_out: np.ndarray | None = None,
         player_out: np.ndarray | None = None,
         mobs_out: np.ndarray | None = None,
+        mob_rng_out: np.ndarray | None = None,
     ) -> None:
         self.config = config
         self.seed = int(seed)
@@ -125,7 +127,8 @@ class VoxelWorld:
         self.player[P.VY] = P.RESTING_VY
         self.mobs = np.zeros((MAX_MOBS, MOB_STATE_SIZE)) if mobs_out is None else mobs_out
         self.mobs[:] = 0.0
-        self.mob_rng = np.zeros(MAX_MOBS, np.uint64)
+        self.mob_rng = np.zeros(MAX_MOBS, np.uint64) if mob_rng_out is None else mob_rng_out
+        self.mob_rng[:] = 0
         n = config.num_mobs
         self.mobs[:n], self.mob_rng[:n] = spawn_mobs(self.blocks, SOLID, rng, n, terrain.spawn)
         self.n_mobs = n
@@ -164,11 +167,20 @@ class VoxelWorld:
                 bool(action["sneak"]),
                 bool(action["sprint"]),
             )
-            self._interact(bool(action["attack"]), bool(action["use"]))
-            self._fall()
+            self.interact_tick(bool(action["attack"]), bool(action["use"]))
             mobs_tick(self.blocks, SOLID, self.mobs, self.mob_rng, self.n_mobs)
             self.tick += 1
         return self.events
+
+    def interact_tick(self, attack: bool, use: bool) -> None:
+        """The part of a tick between the player's and the mobs' physics: interaction, falling blocks.
+
+        ``step`` calls it every tick; the vector env's batched step (``FrameRenderer.step``) too.
+        """
+        if attack or use or self._use_cooldown or self._break_cell is not None:
+            self._interact(attack, use)  # otherwise a no-op
+        if self._pending:
+            self._fall()
 
     def _interact(self, attack: bool, use: bool) -> None:
         self._use_cooldown = max(0, self._use_cooldown - 1)
