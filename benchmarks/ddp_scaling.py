@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--frame", type=int, default=64)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
