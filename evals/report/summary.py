@@ -19,26 +19,42 @@ from evals.report import markdown as md_render
 from evals.report import stats
 from evals.report.document import Block, Heading, Text
 from evals.report.report import interval_text, probe_summary_table
-from evals.report.results import Run, as_run, summarise
+from evals.report.results import Run, as_run
 from simworld.data.format import atomic_write_bytes
 
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 
 
-def summary_records(
+def summary(
     run: Run, n_boot: int = stats.DEFAULT_N_BOOT, confidence: float = stats.DEFAULT_CONFIDENCE, seed: int = 0
-) -> list[dict[str, Any]]:
-    """One record per (probe, metric, checkpoint) with rows: mean, low, high, n, cases, protocol."""
+) -> tuple[list[Block], list[dict[str, Any]]]:
+    """The summary document (a heading, how to read it, one table per probe) and its records.
+
+    Each table's intervals are computed once and serve both: one record per (probe, metric,
+    checkpoint) with rows — mean, low, high, n, cases, protocol, direction.
+    """
+    names = run.checkpoints()
+    blocks: list[Block] = [
+        Heading(f"Results — suite {run.manifest.get('suite', '')}", 1),
+        Text(
+            f"Checkpoints: {', '.join(names)}. Every cell is the mean over seeds × cases with its "
+            f"{interval_text(n_boot, confidence)}. PSNR is capped at 100 dB (a perfect prediction "
+            f"reads 100). The full report (figures, per-case tables, GIFs) is report.md / report.html "
+            f"of the same run."
+        ),
+    ]
     records = []
     for probe in run.probes():
-        for metric in run.metrics(probe):
+        if not len(run.rows(probe=probe)):
+            continue
+        table, _, intervals = probe_summary_table(run, probe, names, n_boot, confidence, seed)
+        blocks += [Heading(probe, 2), table]
+        for metric, cis in intervals.items():
             spec = run.spec(probe, metric)
-            for name in run.checkpoints():
-                rows = run.rows(name, probe, metric)
-                if not len(rows):
+            for name, ci in zip(names, cis, strict=True):
+                if not len(run.rows(name, probe, metric)):
                     continue
-                ci = summarise(rows, n_boot, confidence, seed).interval
                 records.append(
                     {
                         "probe": probe,
@@ -54,33 +70,11 @@ def summary_records(
                         "higher_is_better": spec.get("higher_is_better"),
                     }
                 )
-    return records
+    return blocks, records
 
 
 def _num(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
-
-
-def summary_blocks(
-    run: Run, n_boot: int = stats.DEFAULT_N_BOOT, confidence: float = stats.DEFAULT_CONFIDENCE, seed: int = 0
-) -> list[Block]:
-    """The summary document: a heading, how to read it, one table per probe."""
-    names = run.checkpoints()
-    m = run.manifest
-    blocks: list[Block] = [
-        Heading(f"Results — suite {m.get('suite', '')}", 1),
-        Text(
-            f"Checkpoints: {', '.join(names)}. Every cell is the mean over seeds × cases with its "
-            f"{interval_text(n_boot, confidence)}. PSNR is capped at 100 dB (a perfect prediction "
-            f"reads 100). The full report (figures, per-case tables, GIFs) is report.md / report.html "
-            f"of the same run."
-        ),
-    ]
-    for probe in run.probes():
-        if len(run.rows(probe=probe)):
-            table, _, _ = probe_summary_table(run, probe, names, n_boot, confidence, seed)
-            blocks += [Heading(probe, 2), table]
-    return blocks
 
 
 def write_summary(
@@ -97,8 +91,8 @@ def write_summary(
     run = as_run(run_dir)
     if run.path is None:
         raise ValueError("write_summary needs a run with a directory (Run.path) to write into")
-    md = md_render.render(summary_blocks(run, n_boot, confidence, seed), run.path, "summary_files")
-    records = summary_records(run, n_boot, confidence, seed)
+    blocks, records = summary(run, n_boot, confidence, seed)
+    md = md_render.render(blocks, run.path, "summary_files")
     doc = {
         "suite": run.manifest.get("suite", ""),
         "confidence": confidence,
