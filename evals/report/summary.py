@@ -5,6 +5,10 @@ results table in a README cites: every probe and metric, every checkpoint beside
 ceiling and the baselines, mean and bootstrap interval, with the metric's protocol. ``summary.json``
 holds the same numbers as records, so that a later run can be checked against a published one
 (:func:`check_against`).
+
+A metric with per-frame rows is also summarised at fixed horizons (:data:`SUMMARY_HORIZONS`: the
+next frame and the 16th), recorded as ``metric@h``: "next-frame LPIPS" is ``coherence/lpips@1``.
+:func:`headline` is the short plain-text table ``simworld eval`` prints at the end.
 """
 
 from __future__ import annotations
@@ -17,13 +21,26 @@ from typing import Any
 
 from evals.report import markdown as md_render
 from evals.report import stats
-from evals.report.document import Block, Heading, Text
-from evals.report.report import interval_text, probe_summary_table
-from evals.report.results import Run, as_run
+from evals.report.document import Block, Heading, Table, Text
+from evals.report.report import fmt, fmt_interval, interval_text, metric_label, probe_summary_table
+from evals.report.results import Run, as_run, summarise
 from simworld.data.format import atomic_write_bytes
 
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
+SUMMARY_HORIZONS = (1, 16)
+"""Horizons (1-based frame after the context) at which per-frame metrics are also summarised."""
+
+HEADLINE = {
+    "coherence": ["lpips@1", "lpips@16", "psnr@1", "collapse_horizon"],
+    "loop_closure": ["revisit_lpips", "revisit_self_lpips"],
+    "geometry": ["rotation_error", "pose_rate"],
+    "reprojection": ["masked_psnr", "masked_lpips"],
+    "permanence": ["masked_psnr", "masked_lpips"],
+    "physics": ["pass"],
+    "controllability": ["delta_psnr", "idm_f1_macro", "idm_yaw_sign_accuracy"],
+}
+"""(probe, metrics) of :func:`headline`: the numbers a reader looks at first."""
 
 
 def summary(
@@ -32,7 +49,8 @@ def summary(
     """The summary document (a heading, how to read it, one table per probe) and its records.
 
     Each table's intervals are computed once and serve both: one record per (probe, metric,
-    checkpoint) with rows — mean, low, high, n, cases, protocol, direction.
+    checkpoint) with rows — mean, low, high, n, cases, horizon (None: over all), protocol,
+    direction.
     """
     names = run.checkpoints()
     blocks: list[Block] = [
@@ -50,10 +68,14 @@ def summary(
             continue
         table, _, intervals = probe_summary_table(run, probe, names, n_boot, confidence, seed)
         blocks += [Heading(probe, 2), table]
-        for metric, cis in intervals.items():
-            spec = run.spec(probe, metric)
+        at, at_intervals = _horizon_table(run, probe, names, n_boot, confidence, seed)
+        if at is not None:
+            blocks.append(at)
+        for metric, cis in {**intervals, **at_intervals}.items():
+            base, _, at = metric.partition("@")
+            spec = run.spec(probe, base)
             for name, ci in zip(names, cis, strict=True):
-                if not len(run.rows(name, probe, metric)):
+                if ci is None or ("@" not in metric and not len(run.rows(name, probe, metric))):
                     continue
                 records.append(
                     {
@@ -66,11 +88,95 @@ def summary(
                         "high": _num(ci.high),
                         "n": int(ci.n),
                         "cases": int(ci.n_clusters),
+                        "horizon": int(at) if at else None,
                         "protocol": spec.get("protocol", ""),
                         "higher_is_better": spec.get("higher_is_better"),
                     }
                 )
     return blocks, records
+
+
+def _horizon_table(
+    run: Run, probe: str, names: Sequence[str], n_boot: int, confidence: float, seed: int
+) -> tuple[Table | None, dict[str, list[stats.Interval | None]]]:
+    """The probe's per-frame metrics at :data:`SUMMARY_HORIZONS` (``metric@h``), when it has any.
+
+    Returns:
+        The table (None without per-frame rows) and per ``metric@h`` the interval of each of
+        ``names`` (None: that checkpoint has no row at h).
+    """
+    rows, intervals = [], {}
+    for metric in run.metrics(probe):
+        for h in SUMMARY_HORIZONS:
+            parts = [run.rows(name, probe, metric) for name in names]
+            parts = [p[p["horizon"].notna() & (p["horizon"] == h)] if len(p) else p for p in parts]
+            if not any(len(p) for p in parts):
+                continue
+            cells, cis = [], []
+            for part in parts:
+                if not len(part):
+                    cells.append("—")
+                    cis.append(None)
+                    continue
+                s = summarise(part, n_boot, confidence, seed)
+                cells.append(fmt_interval(s.interval, s.n_rows_nan))
+                cis.append(s.interval)
+            intervals[f"{metric}@{h}"] = cis
+            rows.append([metric_label(f"{metric}@{h}", run.spec(probe, metric)), *cells])
+    if not rows:
+        return None, {}
+    caption = (
+        f"{probe} at fixed horizons (metric@h: the h-th frame after the context only): mean over seeds × "
+        f"cases [{interval_text(n_boot, confidence)}]"
+    )
+    return Table(["metric", *names], rows, caption=caption), intervals
+
+
+def headline(
+    run_dir: str | Path | Run,
+    records: Sequence[dict[str, Any]] | None = None,
+    metrics: dict[str, Sequence[str]] | None = None,
+) -> str:
+    """A short plain-text table of headline metrics: mean [low, high] per checkpoint.
+
+    Args:
+        run_dir: the run (its ``summary.json`` is read unless ``records`` are given).
+        records: the records of :func:`summary`.
+        metrics: probe -> metrics to show (default :data:`HEADLINE`); absent ones are skipped.
+
+    Returns:
+        The table ("" when none of the metrics is in the run).
+    """
+    run = as_run(run_dir)
+    if records is None:
+        records = json.loads((Path(run.path) / SUMMARY_JSON).read_text())["results"]
+    names = run.checkpoints()
+    by_key = {(r["probe"], r["metric"], r["checkpoint"]): r for r in records}
+    lines = []
+    for probe, wanted in (HEADLINE if metrics is None else metrics).items():
+        for metric in wanted:
+            cells = [_cell(by_key.get((probe, metric, name))) for name in names]
+            if all(c == "—" for c in cells):
+                continue
+            some = next(r for n in names if (r := by_key.get((probe, metric, n))))
+            arrow = {True: "↑", False: "↓"}.get(some["higher_is_better"], " ")
+            lines.append([f"{probe}/{metric} {arrow}", *cells])
+    if not lines:
+        return ""
+    header = ["metric", *names]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))  # noqa: E731
+    return "\n".join([fmt_row(header), *(fmt_row(r) for r in lines)])
+
+
+def _cell(record: dict[str, Any] | None) -> str:
+    if record is None:
+        return "—"
+    if record["mean"] is None:
+        return "NaN"
+    if record["low"] is None:
+        return fmt(record["mean"])
+    return f"{fmt(record['mean'])} [{fmt(record['low'])}, {fmt(record['high'])}]"
 
 
 def _num(x: float) -> float | None:

@@ -81,5 +81,15 @@ def run(cfg: EvalConfig) -> int:
         print(f"simworld eval: error: {exc}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"results: {result.run_dir}/results.parquet ({len(result.results)} rows)")
+        print(
+            f"results: {result.run_dir}/results.parquet ({len(result.results)} rows; "
+            f"{result.computed} units computed, {result.reused} reused, {result.wall_time_s:.0f} s)"
+        )
+        summary = result.run_dir / "summary.json"
+        if cfg.report and summary.exists():
+            from evals.report.summary import headline
+
+            print(f"\nheadline results (mean [95% CI]; every metric: {result.run_dir}/summary.md):")
+            print(headline(result.run_dir))
+            print(f"\nreport: {result.run_dir}/report.html (report.md beside it)")
     return 0

@@ -3,6 +3,8 @@ the tables and the report files; a run killed with SIGKILL and rerun gives the u
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -42,8 +44,23 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def run_dir(checkpoints: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("e2e_run") / "run"
     ckpts = ",".join(str(c) for c in checkpoints)
-    assert main(["eval", f"checkpoints=[{ckpts}]", *SUITE, f"out={out}"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["eval", f"checkpoints=[{ckpts}]", *SUITE, f"out={out}"]) == 0
+    (out.parent / "stdout.txt").write_text(printed.getvalue())
     return out
+
+
+def test_eval_prints_the_headline_table_and_where_the_report_is(run_dir: Path) -> None:
+    printed = (run_dir.parent / "stdout.txt").read_text()
+    doc = json.loads((run_dir / "summary.json").read_text())
+    rec = next(r for r in doc["results"] if (r["checkpoint"], r["metric"]) == ("tiny_a", "pass"))
+    header = next(line for line in printed.splitlines() if line.startswith("metric "))
+    assert header.split()[1:] == ["simulator", "tiny_a", "tiny_b", "copy_last_frame", "noise"]
+    row = next(line for line in printed.splitlines() if line.startswith("physics/pass ↑"))
+    assert f"{rec['mean']:.4g} [{rec['low']:.4g}, {rec['high']:.4g}]" in row
+    assert any(line.startswith("loop_closure/revisit_lpips ↓") for line in printed.splitlines())
+    assert f"report: {run_dir}/report.html" in printed
 
 
 def test_eval_writes_the_table_manifest_and_report(run_dir: Path) -> None:

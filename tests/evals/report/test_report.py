@@ -208,3 +208,29 @@ def test_summary_files_hold_the_report_numbers_and_check_a_rerun(report):
     problems = check_against(doc, shifted)
     assert problems and all("/noise:" in p and "outside" in p for p in problems)
     assert check_against(doc, shifted, checkpoints=["copy_last_frame"]) == []
+
+
+def run_protocol(doc: dict, checkpoint: str, metric: str) -> str:
+    return next(
+        r["protocol"] for r in doc["results"] if (r["checkpoint"], r["metric"]) == (checkpoint, metric)
+    )
+
+
+def test_summary_adds_fixed_horizons_and_a_headline(report):
+    from evals.report.summary import headline
+
+    run, _, _ = report
+    doc = json.loads((run / "summary.json").read_text())
+    df = pd.read_parquet(run / "results.parquet")
+    rows = df[(df.checkpoint == "copy_last_frame") & (df.metric == "psnr") & (df.horizon == 1)]
+    mean, lo, hi = numpy_cluster_ci(rows)
+    rec = next(r for r in doc["results"] if (r["checkpoint"], r["metric"]) == ("copy_last_frame", "psnr@1"))
+    np.testing.assert_allclose([rec["mean"], rec["low"], rec["high"]], [mean, lo, hi])
+    assert rec["horizon"] == 1 and rec["protocol"] == run_protocol(doc, "copy_last_frame", "psnr")
+    assert not any(r["metric"].startswith("revisit_psnr@") for r in doc["results"])  # no per-frame rows
+    assert "psnr@1" in (run / "summary.md").read_text()
+    text = headline(run, metrics={PROBE: ["psnr@1", "revisit_psnr", "absent"], "no_probe": ["x"]})
+    lines = text.splitlines()
+    assert lines[0].split()[0] == "metric" and len(lines) == 3
+    assert lines[1].startswith(f"{PROBE}/psnr@1 ↑") and f"{mean:.4g} [{lo:.4g}, {hi:.4g}]" in lines[1]
+    assert headline(run, metrics={"no_probe": ["x"]}) == ""
