@@ -11,6 +11,7 @@ the result is loaded back strictly before the rename.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -49,6 +50,8 @@ class ExportConfig:
         val_fraction: the held-out share used when splitting ``contexts_from``; null: the
             training run's ``data.val_fraction`` (so contexts come from episodes never trained on).
         seed: seeds the split (null: the training run's seed) and the choice of episodes/starts.
+        num_inference_steps: the sampler's default steps in the export (null: the source's);
+            ``simworld eval`` and the learned env sample with it unless told otherwise.
         evaluation: an eval run directory (``simworld eval``) of this checkpoint: its
             ``summary.json`` goes into the card (JSON) and its ``summary.md`` tables into the
             Markdown card, so the card carries the metrics beside the references. Exporting is
@@ -65,6 +68,7 @@ class ExportConfig:
     context_length: int = 8
     val_fraction: float | None = None
     seed: int | None = None
+    num_inference_steps: int | None = None
     evaluation: str | None = None
     overwrite: bool = False
 
@@ -73,6 +77,8 @@ class ExportConfig:
             raise ValueError(
                 f"weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, got {self.weights_dtype!r}"
             )
+        if self.num_inference_steps is not None and self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1 or null, got {self.num_inference_steps}")
         if self.num_contexts < 0 or self.context_length < 1:
             raise ValueError(
                 "need num_contexts >= 0 and context_length >= 1, "
@@ -157,6 +163,7 @@ def _card(source: Path, export: dict[str, Any], evaluation: str | None) -> tuple
         "",
         f"- exported from `{export['source']}` (steps: {card.get('steps', 'unknown')})",
         f"- weights stored as {export['weights_dtype']} (loading casts to the requested dtype)",
+        "- default sampler: " + ", ".join(f"{k} {v}" for k, v in export.get("sampler", {}).items()),
     ]
     if export.get("contexts"):
         c = export["contexts"]
@@ -197,6 +204,9 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
         )
     train_cfg = _training_config(manifest.training)
     dtype = WEIGHTS_DTYPES[cfg.weights_dtype]
+    sampler = ckpt.sampler
+    if cfg.num_inference_steps is not None:
+        sampler = dataclasses.replace(sampler, num_inference_steps=cfg.num_inference_steps)
     tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -206,12 +216,16 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
             dit=ckpt.dit.to(dtype),
             head=ckpt.head.to(dtype),
             frame_size=tuple(manifest.frame_size),
-            sampler=ckpt.sampler,
+            sampler=sampler,
             max_context_frames=manifest.max_context_frames,
             noise_schedule=ckpt.noise_schedule,
             training=manifest.training,
         )
-        export: dict[str, Any] = {"source": str(source.resolve()), "weights_dtype": cfg.weights_dtype}
+        export: dict[str, Any] = {
+            "source": str(source.resolve()),
+            "weights_dtype": cfg.weights_dtype,
+            "sampler": dataclasses.asdict(sampler),
+        }
         if cfg.num_contexts > 0:
             dataset = cfg.contexts_from or manifest.training.get("data", {}).get("path")
             if not dataset:

@@ -65,6 +65,17 @@ def test_float16_weights_load_back_as_the_rounded_source(source: Path, dataset: 
     assert "weights stored as float16" in card and "sha256" in card
 
 
+def test_sampler_steps_can_be_set_for_the_export(source: Path, dataset: Path, tmp_path: Path) -> None:
+    a = load_checkpoint(source)
+    steps = a.sampler.num_inference_steps + 3
+    out = _export(source, tmp_path / "out", dataset, num_contexts=0, num_inference_steps=steps)
+    b = load_checkpoint(out)
+    assert b.sampler.num_inference_steps == steps and b.sampler.name == a.sampler.name
+    assert f"num_inference_steps {steps}" in (out / "model_card.md").read_text()
+    with pytest.raises(ValueError, match="num_inference_steps must be >= 1"):
+        ExportConfig(checkpoint="a", out="b", num_inference_steps=0)
+
+
 def test_contexts_come_from_held_out_episodes_exactly(source: Path, dataset: Path, tmp_path: Path) -> None:
     out = _export(
         source, tmp_path / "out", dataset, num_contexts=4, context_length=5, val_fraction=0.3, seed=3
