@@ -2,7 +2,8 @@
 
 Measures, in one run and one process, on random-weight checkpoints built on the fly
 (``simworld.testing.build_tiny_checkpoint``: pixel space f=4, patch 2, so 64×64 frames are 8×8 = 64
-tokens; window ``--window`` frames; ``--steps`` denoising steps):
+tokens; window ``--window`` frames; ``--steps`` denoising steps) and on trained checkpoints given with
+``--checkpoints`` (their own window and sampler):
 
 - env-steps/s of ``WorldModelVectorEnv.step_torch`` for num_envs in ``--num-envs`` (per preset);
 - one env stepped ``--long`` times (first, so that the process's memory is one env's): per-step
@@ -13,12 +14,14 @@ tokens; window ``--window`` frames; ``--steps`` denoising steps):
 
 The machine may be shared: the 1-min load average before and after is recorded.
 Writes ``<out>/<name>.json`` and ``<name>.md`` (name: ``learned_env`` unless ``--name``).
-Usage: ``python benchmarks/learned_env.py [--presets tiny small] [--long 2000] [--out benchmarks/results]``.
+Usage: ``python benchmarks/learned_env.py [--presets tiny small] [--checkpoints checkpoints/reference]
+[--long 2000] [--out benchmarks/results]`` (``--long 0``: throughput only).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -31,6 +34,7 @@ from bench_io import write_result
 
 from envs.learned.vector import WorldModelVectorEnv
 from simworld.actions import FLAT_DIM
+from simworld.checkpoint import load_checkpoint
 from simworld.testing import build_tiny_checkpoint
 
 
@@ -123,9 +127,23 @@ def markdown(result: dict) -> str:
         "# Learned env benchmark",
         "",
         f"{m['cpu_count']} CPUs, torch {m['torch']} ({m['threads']} threads), 1-min load average "
-        f"before/after {m['load_average_1min'][0]:.1f}/{m['load_average_1min'][1]:.1f} (shared machine). "
-        f"Frames {cfg['frame']}×{cfg['frame']}, 64 tokens/frame, window {cfg['window']}, "
-        f"{cfg['num_inference_steps']} DDIM steps, context noise level 15, random weights, CPU fp32.",
+        f"before/after {m['load_average_1min'][0]:.1f}/{m['load_average_1min'][1]:.1f} (shared machine).",
+        *(
+            [
+                f"Presets {', '.join(cfg['presets'])}: frames {cfg['frame']}×{cfg['frame']}, "
+                "64 tokens/frame, "
+                f"window {cfg['window']}, {cfg['num_inference_steps']} DDIM steps, context noise level 15, "
+                "random weights, CPU fp32."
+            ]
+            if cfg.get("presets", True)
+            else []
+        ),
+        *(
+            f"Trained checkpoint `{c['path']}` ({name}): window {c['window']}, sampler "
+            + ", ".join(f"{k} {v}" for k, v in c["sampler"].items())
+            + ", CPU fp32."
+            for name, c in result.get("checkpoints", {}).items()
+        ),
         "",
         "Throughput: median and best of the repeats (other processes burst on this machine; the best",
         "is the least disturbed step).",
@@ -164,7 +182,8 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny"])
+    parser.add_argument("--presets", nargs="*", default=None, help="random-weight presets (default: tiny)")
+    parser.add_argument("--checkpoints", nargs="*", default=[], help="trained checkpoint folders")
     parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 8, 32, 64])
     parser.add_argument("--frame", type=int, default=64)
     parser.add_argument("--window", type=int, default=32)
@@ -176,23 +195,49 @@ def main() -> None:
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
     result: dict = {"throughput": {}, "flatness": {}, "baseline": {}}
+    presets = args.presets if args.presets is not None else ([] if args.checkpoints else ["tiny"])
+    result["checkpoints"] = {}
+    for path in args.checkpoints:
+        ckpt = load_checkpoint(path)
+        result["checkpoints"][Path(path).name] = {
+            "path": path,
+            "window": ckpt.manifest.max_context_frames,
+            "sampler": dataclasses.asdict(ckpt.sampler),
+        }
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in args.presets:
-            ckpt = str(
-                build_tiny_checkpoint(
-                    Path(tmp) / preset, (args.frame, args.frame), preset=preset,
-                    max_context_frames=args.window, num_inference_steps=args.steps, context_length=8,
-                )
-            )  # fmt: skip
-            print(f"{preset}: flatness over {args.long} steps", flush=True)
-            result["flatness"][preset] = flatness(ckpt, args.long)  # first: peak RSS of one env
-            print(f"  {result['flatness'][preset]}", flush=True)
-            result["baseline"][preset] = recompute_baseline(ckpt, args.window, args.repeats)
-            print(f"  {result['baseline'][preset]}", flush=True)
-            print(f"{preset}: throughput", flush=True)
-            result["throughput"][preset] = throughput(ckpt, args.num_envs, args.repeats)
+        models = [
+            (
+                preset,
+                str(
+                    build_tiny_checkpoint(
+                        Path(tmp) / preset,
+                        (args.frame, args.frame),
+                        preset=preset,
+                        max_context_frames=args.window,
+                        num_inference_steps=args.steps,
+                        context_length=8,
+                    )
+                ),
+                args.window,
+            )
+            for preset in presets
+        ] + [(Path(p).name, p, result["checkpoints"][Path(p).name]["window"]) for p in args.checkpoints]
+        for name, ckpt, window in models:  # fmt: skip
+            if args.long > 0:
+                print(f"{name}: flatness over {args.long} steps", flush=True)
+                result["flatness"][name] = flatness(ckpt, args.long)  # first: peak RSS of one env
+                print(f"  {result['flatness'][name]}", flush=True)
+                result["baseline"][name] = recompute_baseline(ckpt, window, args.repeats)
+                print(f"  {result['baseline'][name]}", flush=True)
+            print(f"{name}: throughput", flush=True)
+            result["throughput"][name] = throughput(ckpt, args.num_envs, args.repeats)
     load.append(os.getloadavg()[0])
-    result["config"] = {"frame": args.frame, "window": args.window, "num_inference_steps": args.steps}
+    result["config"] = {
+        "presets": presets,
+        "frame": args.frame,
+        "window": args.window,
+        "num_inference_steps": args.steps,
+    }
     result["machine"] = {
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
