@@ -45,6 +45,8 @@ def model_card(run: Any, step: int) -> dict[str, Any]:
     }
     if run.digests:
         card["rank_weight_sha256"] = list(run.digests)
+    if run.init_from:  # {"path", "steps", "dit_sha256"}: see simworld.train.init_from
+        card["init_from"] = dict(run.init_from)
     return card
 
 
@@ -53,11 +55,20 @@ def _markdown(card: dict[str, Any]) -> str:
     params = ", ".join(f"{k}: {v:,}" for k, v in card["parameters"].items())
     hw, data = card["hardware"], card["data"]
     H, W = data["frame_size"]
+    source = card.get("init_from")
+    init = ""
+    if source:
+        steps = "unknown" if source["steps"] is None else source["steps"]
+        init = (
+            f"- initialised from: `{source['path']}` ({steps} steps; dit weights sha256 "
+            f"{source['dit_sha256']})\n"
+        )
     return (
         f"# simworld model card ({card['stage']} stage)\n\n"
         f"- data: `{data['path']}` ({data['train_episodes']} training episodes, "
         f"window {data['window']}, frames {H}x{W})\n"
         f"- steps: {card['steps']} of {card['max_steps']} ({card['samples_seen']} clips seen)\n"
+        f"{init}"
         f"- wall time: {card['wall_seconds']:.1f} s\n"
         f"- device: {card['device']} x {card['world_size']} process(es), {card['precision']}\n"
         f"- hardware: {hw['cpu']} ({hw['cpu_count']} CPUs), {hw.get('gpu', 'no GPU')}, torch {hw['torch']}\n"

@@ -13,6 +13,9 @@ Stages (``trainer.stage``):
 ``dit`` and ``joint`` write the world-model checkpoint ``<out>/checkpoint/`` (EMA weights;
 ``WorldModel.load`` reads it) and a model card. Every stage keeps ``<out>/train_state/`` for
 exact resume, ``<out>/metrics.csv`` and sample videos in ``<out>/samples/``.
+
+``trainer.init_from`` starts a ``dit`` or ``joint`` run from a checkpoint's DiT + head weights
+(:mod:`simworld.train.init_from`); a resumed run ignores it (its train_state holds the weights).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from simworld.models.vae import VideoVAE
 from simworld.train.card import model_card, write_card
 from simworld.train.components import Denoiser, LatentSpaceConfig, ModelConfig
 from simworld.train.data import BatchStream, DataConfig
+from simworld.train.init_from import check_latent_space, load_init_weights, resolve_init_from
 from simworld.train.logger import RunLogger
 from simworld.train.samples import write_samples
 from simworld.train.state import load_train_state, save_train_state
@@ -140,10 +144,15 @@ def _measure_stats(vae: VideoVAE, cfg: TrainConfig) -> None:
     vae.compute_latent_stats((b["frames"] for b in loader), max_batches=cfg.vae.stats_batches)
 
 
-def _build(cfg: TrainConfig, dist: Distributed) -> tuple[Any, BatchStream, VideoVAE | PixelSpace]:
-    """The task, its batch stream and the latent space, for the configured stage."""
+def _build(
+    cfg: TrainConfig, dist: Distributed, init_from: Path | None
+) -> tuple[Any, BatchStream, VideoVAE | PixelSpace, dict[str, Any] | None]:
+    """The task, its batch stream, the latent space and, when the DiT starts from the checkpoint
+    ``init_from``, the model card's record of it, for the configured stage."""
     tcfg, stage = cfg.trainer, cfg.trainer.stage
     space = cfg.vae.build()
+    if init_from is not None:
+        check_latent_space(init_from, space)  # before the dataset is encoded
     if stage == "dit":
         data_path: str | Path = _latent_cache(cfg, space, dist)
     else:
@@ -159,14 +168,17 @@ def _build(cfg: TrainConfig, dist: Distributed) -> tuple[Any, BatchStream, Video
         transform=cfg.data.mixed_sizes(tcfg.seed, factor),
     )
     if stage == "vae":
-        return VAETask(space, cfg.vae.loss, dist, tcfg.dtype, tcfg.lr), stream, space
-    channels = space.config.latent_channels
-    dit_task = DiTTask(Denoiser.build(cfg.model, channels), cfg.model, dist)
+        return VAETask(space, cfg.vae.loss, dist, tcfg.dtype, tcfg.lr), stream, space, None
+    denoiser = Denoiser.build(cfg.model, space.config.latent_channels)
+    # before the task: the optimizer and the EMA copy are made from the loaded weights
+    record = None if init_from is None else load_init_weights(denoiser, init_from, cfg.model.preset)
+    dit_task = DiTTask(denoiser, cfg.model, dist)
     if stage == "dit":
-        return dit_task, stream, space.to(dist.device).eval()
+        return dit_task, stream, space.to(dist.device).eval(), record
     if not space.has_latent_stats:
         _measure_stats(space, cfg)
-    return JointTask(VAETask(space, cfg.vae.loss, dist, tcfg.dtype, tcfg.lr), dit_task), stream, space
+    vae_task = VAETask(space, cfg.vae.loss, dist, tcfg.dtype, tcfg.lr)
+    return JointTask(vae_task, dit_task), stream, space, record
 
 
 def _frame_size(cfg: TrainConfig) -> tuple[int, int]:
@@ -175,11 +187,15 @@ def _frame_size(cfg: TrainConfig) -> tuple[int, int]:
 
 
 class _Run:
-    """Callbacks of one job: logging, samples, saving (see :func:`train`)."""
+    """Callbacks of one job: logging, samples, saving (see :func:`train`).
 
-    def __init__(self, cfg: TrainConfig, dist: Distributed) -> None:
+    ``init_from``: the checkpoint folder the DiT starts from (None: fresh weights or a resume).
+    """
+
+    def __init__(self, cfg: TrainConfig, dist: Distributed, init_from: Path | None = None) -> None:
         self.cfg, self.dist, self.out = cfg, dist, Path(cfg.trainer.out)
-        self.task, self.stream, self.space = _build(cfg, dist)
+        # the model card's init_from record: kept in train_state so that resumed runs keep it
+        self.task, self.stream, self.space, self.init_from = _build(cfg, dist, init_from)
         self.frame_size = _frame_size(cfg)
         self.trainer = Trainer(
             cfg.trainer, dist, self.task, self.stream.next, self.log, self.sample, self.save
@@ -192,6 +208,7 @@ class _Run:
         """Continue from a loaded ``train_state`` (see :func:`_saved_state`)."""
         self.trainer.load_state_dict(state)
         self.stream.load_state(state["data"])
+        self.init_from = state.get("init_from")
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         """Write a metrics row."""
@@ -217,6 +234,7 @@ class _Run:
                 **self.trainer.state_dict(rng),
                 "stage": self.cfg.trainer.stage,
                 "data": self.stream.state(),
+                "init_from": self.init_from,
             }
             save_train_state(self.out, state)
             self.write_product(step)
@@ -268,6 +286,20 @@ def _saved_state(cfg: TrainConfig) -> dict[str, Any] | None:
     return state
 
 
+def _init_source(cfg: TrainConfig, state: dict[str, Any] | None, dist: Distributed) -> Path | None:
+    """The checkpoint folder of ``trainer.init_from``; None when unset or when the run resumes."""
+    if cfg.trainer.init_from is None:
+        return None
+    if state is not None:
+        if dist.is_main:
+            print(
+                f"trainer.init_from={cfg.trainer.init_from} ignored: resuming {cfg.trainer.out}/train_state "
+                f"(it holds the weights)"
+            )
+        return None
+    return resolve_init_from(cfg.trainer.init_from)
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run the job (under torchrun: one call per process); return rank 0's model card (``{}`` elsewhere)."""
     dist = init_distributed(cfg.trainer.device)
@@ -282,10 +314,11 @@ def _train(cfg: TrainConfig, dist: Distributed) -> dict[str, Any]:
     _seed_everything(cfg.trainer.seed)
     out = Path(cfg.trainer.out)
     state = _saved_state(cfg)
+    init_from = _init_source(cfg, state, dist)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    run = _Run(cfg, dist)
+    run = _Run(cfg, dist, init_from)
     if state is not None:
         run.resume(state)
         if dist.is_main and cfg.trainer.progress:

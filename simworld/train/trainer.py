@@ -52,6 +52,10 @@ class TrainerConfig:
         seed: seeds weights, data order, noise and dropout.
         device: "auto" (the rank's GPU when CUDA is available, else CPU), "cpu" or "cuda".
         resume: continue from ``out/train_state`` when it exists.
+        init_from: a checkpoint folder (``<out>/checkpoint`` of a run, or a ``simworld export``)
+            whose DiT + head weights start a new run (stages dit and joint); its tensor names and
+            shapes and its latent space must match the configured ones (``simworld.train.init_from``).
+            Ignored, with a notice, when the run resumes from ``out/train_state``.
         progress: show a progress bar (rank 0).
     """
 
@@ -73,6 +77,7 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     resume: bool = True
+    init_from: str | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -80,6 +85,11 @@ class TrainerConfig:
             raise ValueError(f"trainer.stage must be one of {list(STAGES)}, got {self.stage!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"trainer.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.init_from is not None and self.stage == "vae":
+            raise ValueError(
+                "trainer.init_from applies to stage dit (and the DiT of stage joint): it loads a "
+                "checkpoint's DiT + head; stage vae trains no DiT"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"trainer.device must be one of ['auto', 'cpu', 'cuda'], got {self.device!r}")
         if self.max_steps < 1 or self.grad_accum < 1 or self.log_every < 1 or self.save_every < 1:
