@@ -56,7 +56,7 @@ def test_eval_prints_the_headline_table_and_where_the_report_is(run_dir: Path) -
     doc = json.loads((run_dir / "summary.json").read_text())
     rec = next(r for r in doc["results"] if (r["checkpoint"], r["metric"]) == ("tiny_a", "pass"))
     header = next(line for line in printed.splitlines() if line.startswith("metric "))
-    assert header.split()[1:] == ["simulator", "tiny_a", "tiny_b", "copy_last_frame", "noise"]
+    assert header.split()[1:] == ["tiny_a", "tiny_b", "simulator", "copy_last_frame", "noise"]  # models first
     row = next(line for line in printed.splitlines() if line.startswith("physics/pass ↑"))
     assert f"{rec['mean']:.4g} [{rec['low']:.4g}, {rec['high']:.4g}]" in row
     assert any(line.startswith("loop_closure/revisit_lpips ↓") for line in printed.splitlines())
