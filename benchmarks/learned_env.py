@@ -21,7 +21,6 @@ Usage: ``python benchmarks/learned_env.py [--presets tiny small] [--checkpoints 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import statistics
@@ -34,7 +33,7 @@ from bench_io import write_result
 
 from envs.learned.vector import WorldModelVectorEnv
 from simworld.actions import FLAT_DIM
-from simworld.checkpoint import load_checkpoint
+from simworld.checkpoint import read_manifest
 from simworld.testing import build_tiny_checkpoint
 
 
@@ -198,31 +197,26 @@ def main() -> None:
     presets = args.presets if args.presets is not None else ([] if args.checkpoints else ["tiny"])
     result["checkpoints"] = {}
     for path in args.checkpoints:
-        ckpt = load_checkpoint(path)
+        manifest = read_manifest(path)
         result["checkpoints"][Path(path).name] = {
             "path": path,
-            "window": ckpt.manifest.max_context_frames,
-            "sampler": dataclasses.asdict(ckpt.sampler),
+            "window": manifest.max_context_frames,
+            "sampler": dict(manifest.sampler),
         }
     with tempfile.TemporaryDirectory() as tmp:
-        models = [
-            (
-                preset,
-                str(
-                    build_tiny_checkpoint(
-                        Path(tmp) / preset,
-                        (args.frame, args.frame),
-                        preset=preset,
-                        max_context_frames=args.window,
-                        num_inference_steps=args.steps,
-                        context_length=8,
-                    )
-                ),
-                args.window,
+        models = []  # (name, checkpoint folder, window)
+        for preset in presets:
+            folder = build_tiny_checkpoint(
+                Path(tmp) / preset,
+                (args.frame, args.frame),
+                preset=preset,
+                max_context_frames=args.window,
+                num_inference_steps=args.steps,
+                context_length=8,
             )
-            for preset in presets
-        ] + [(Path(p).name, p, result["checkpoints"][Path(p).name]["window"]) for p in args.checkpoints]
-        for name, ckpt, window in models:  # fmt: skip
+            models.append((preset, str(folder), args.window))
+        models += [(name, c["path"], c["window"]) for name, c in result["checkpoints"].items()]
+        for name, ckpt, window in models:
             if args.long > 0:
                 print(f"{name}: flatness over {args.long} steps", flush=True)
                 result["flatness"][name] = flatness(ckpt, args.long)  # first: peak RSS of one env

@@ -17,13 +17,11 @@ REFERENCE = ROOT / "checkpoints" / "reference"
 IDM = ROOT / "checkpoints" / "idm"
 
 
-def main_command_eval_args() -> list[str]:
+@pytest.fixture
+def main_command_eval_args(quick_start_commands: list[str]) -> list[str]:
     """The ``simworld eval`` arguments of the README's main command (command (1))."""
-    readme = (ROOT / "README.md").read_text()
-    command = next(
-        line for line in readme.splitlines() if line.startswith("python3 -m venv") and " eval" in line
-    )
-    return shlex.split(command.split(".venv/bin/simworld eval", 1)[1].split("&&", 1)[0])
+    part = quick_start_commands[0].split(".venv/bin/simworld eval", 1)[1].split("&&", 1)[0]
+    return shlex.split(part)
 
 
 def card() -> dict:
@@ -51,9 +49,11 @@ def test_reference_loads_and_its_card_says_how_it_was_made() -> None:
     assert load_idm(IDM).model is not None
 
 
-def test_card_publishes_the_main_command_results_beside_the_references() -> None:
+def test_card_publishes_the_main_command_results_beside_the_references(
+    main_command_eval_args: list[str],
+) -> None:
     evaluation = card()["evaluation"]
-    args = main_command_eval_args()
+    args = main_command_eval_args
     assert "checkpoints=[checkpoints/reference]" in args
     assert f"suite.probes.controllability.idm={IDM.relative_to(ROOT)}" in args
     names = {r["checkpoint"] for r in evaluation["results"]}
@@ -66,13 +66,15 @@ def test_card_publishes_the_main_command_results_beside_the_references() -> None
 
 
 @pytest.mark.slow
-def test_the_main_command_reproduces_the_published_table(tmp_path: Path, monkeypatch) -> None:
+def test_the_main_command_reproduces_the_published_table(
+    main_command_eval_args: list[str], tmp_path: Path, monkeypatch
+) -> None:
     """README command (1) from the repository root: every number within its published interval."""
     from evals.report.summary import check_against
     from simworld.cli import main
 
     monkeypatch.chdir(ROOT)
     out = tmp_path / "eval"
-    assert main(["eval", *main_command_eval_args(), f"out={out}", "progress=false"]) == 0
+    assert main(["eval", *main_command_eval_args, f"out={out}", "progress=false"]) == 0
     fresh = json.loads((out / "summary.json").read_text())
     assert check_against(card()["evaluation"], fresh) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def quick_start_commands() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)]
-
-
-def test_readme_has_exactly_two_one_line_commands() -> None:
-    commands = quick_start_commands()
+def test_readme_has_exactly_two_one_line_commands(quick_start_commands: list[str]) -> None:
+    commands = quick_start_commands
     assert len(commands) == 2
     assert all("\n" not in command for command in commands)
     setup_and_run, setup_and_test = commands
@@ -27,9 +20,9 @@ def test_readme_has_exactly_two_one_line_commands() -> None:
     assert setup_and_test.endswith(".venv/bin/python -m pytest")
 
 
-def test_ci_runs_the_readme_test_command_verbatim() -> None:
+def test_ci_runs_the_readme_test_command_verbatim(quick_start_commands: list[str]) -> None:
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert quick_start_commands()[1] in ci_lines
+    assert quick_start_commands[1] in ci_lines
 
 
 def test_packages_import_in_a_fresh_interpreter() -> None:

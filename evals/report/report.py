@@ -25,6 +25,7 @@ from evals.report import plots, stats
 from evals.report.document import Animation, Block, Bullets, Figure, Heading, Preformatted, Table, Text, slug
 from evals.report.results import (
     Run,
+    Summary,
     as_run,
     curve_panels,
     natural_key,
@@ -126,6 +127,12 @@ def manifest_blocks(run: Run, level: int = 2) -> list[Block]:
 # ------------------------------------------------------------------------------------------- probes
 
 
+def interval_cell(rows: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> tuple[str, Summary]:
+    """The table cell (:func:`fmt_interval`) of one checkpoint's rows of a metric, and their summary."""
+    s = summarise(rows, n_boot, confidence, seed)
+    return fmt_interval(s.interval, s.n_rows_nan), s
+
+
 def probe_summary_table(
     run: Run, probe: str, names: Sequence[str], n_boot: int, confidence: float, seed: int
 ) -> tuple[Table, list[str], dict[str, list[stats.Interval]]]:
@@ -144,8 +151,8 @@ def probe_summary_table(
                 cells.append("—")
                 cis.append(stats.Interval(np.nan, np.nan, np.nan, 0))
                 continue
-            s = summarise(sel, n_boot, confidence, seed)
-            cells.append(fmt_interval(s.interval, s.n_rows_nan))
+            cell, s = interval_cell(sel, n_boot, confidence, seed)
+            cells.append(cell)
             cis.append(s.interval)
             notes += [f"{metric}, {name}: {count} NaN — {note}" for note, count in s.notes]
         intervals[metric] = cis

@@ -22,8 +22,8 @@ from typing import Any
 from evals.report import markdown as md_render
 from evals.report import stats
 from evals.report.document import Block, Heading, Table, Text
-from evals.report.report import fmt, fmt_interval, interval_text, metric_label, probe_summary_table
-from evals.report.results import Run, as_run, summarise
+from evals.report.report import fmt, interval_cell, interval_text, metric_label, probe_summary_table
+from evals.report.results import Run, as_run
 from simworld.data.format import atomic_write_bytes
 
 SUMMARY_MD = "summary.md"
@@ -107,20 +107,16 @@ def _horizon_table(
     """
     rows, intervals = [], {}
     for metric in run.metrics(probe):
+        per_name = [run.rows(name, probe, metric) for name in names]
         for h in SUMMARY_HORIZONS:
-            parts = [run.rows(name, probe, metric) for name in names]
-            parts = [p[p["horizon"].notna() & (p["horizon"] == h)] if len(p) else p for p in parts]
+            parts = [p[p["horizon"].notna() & (p["horizon"] == h)] for p in per_name]
             if not any(len(p) for p in parts):
                 continue
             cells, cis = [], []
             for part in parts:
-                if not len(part):
-                    cells.append("—")
-                    cis.append(None)
-                    continue
-                s = summarise(part, n_boot, confidence, seed)
-                cells.append(fmt_interval(s.interval, s.n_rows_nan))
-                cis.append(s.interval)
+                cell, s = interval_cell(part, n_boot, confidence, seed) if len(part) else ("—", None)
+                cells.append(cell)
+                cis.append(None if s is None else s.interval)
             intervals[f"{metric}@{h}"] = cis
             rows.append([metric_label(f"{metric}@{h}", run.spec(probe, metric)), *cells])
     if not rows:
