@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -146,12 +145,10 @@ def _unit_digest(
 
 
 def _media_entry(run: Path, pred: Predictor, m: Media) -> dict[str, Any]:
-    from simworld.video import write_video
+    from simworld.video import side_by_side, write_video
 
     rel = Path("media") / pred.name / m.probe / f"{m.case}-w{m.world_seed}-s{m.seed}.gif"
-    K = min(len(m.truth), len(m.prediction))
-    sep = np.full((K, m.truth.shape[1], 2, 3), 255, np.uint8)
-    side = np.concatenate([m.truth[:K], sep, m.prediction[:K]], axis=2)
+    side = side_by_side(m.truth, m.prediction)
     write_video(run / rel, side, fps=10.0, scale=max(1, 128 // side.shape[1]))
     return {
         "checkpoint": pred.name,

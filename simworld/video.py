@@ -26,6 +26,45 @@ def _prepare(frames: Sequence[np.ndarray] | np.ndarray, scale: int) -> np.ndarra
     return video
 
 
+def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Put uint8 (T, H, W_i, 3) videos next to each other, cut to the shortest, ``gap`` white columns apart.
+
+    Raises:
+        ValueError: no videos, or videos of different heights.
+    """
+    if not videos:
+        raise ValueError("side_by_side needs at least one video")
+    T = min(len(v) for v in videos)
+    heights = {v.shape[1] for v in videos}
+    if len(heights) != 1:
+        raise ValueError(f"videos placed side by side need one height, got {sorted(heights)}")
+    sep = np.full((T, heights.pop(), gap, 3), 255, np.uint8)
+    parts = [part for v in videos for part in (sep, v[:T])][1:]
+    return np.concatenate(parts, axis=2)
+
+
+GIVEN_COLOR = (40, 200, 40)  # a frame the caller supplied
+GENERATED_COLOR = (230, 120, 20)  # a frame the model produced
+
+
+def mark_frames(video: np.ndarray, given: Sequence[bool] | np.ndarray, width: int = 1) -> np.ndarray:
+    """Frame each image in a ``width``-pixel border: green where ``given[t]``, orange where generated.
+
+    The border is drawn over the outer pixels (the size does not change), so upscale first
+    (``write_video(..., scale)``) or pass a small ``width``.
+    """
+    given = np.asarray(given, bool)
+    if video.ndim != 4 or len(given) != len(video):
+        raise ValueError(f"need one flag per frame: video {video.shape}, {len(given)} flags")
+    out = video.copy()
+    colors = np.where(given[:, None], GIVEN_COLOR, GENERATED_COLOR).astype(np.uint8)[:, None, None]
+    for edge in (np.s_[:, :width], np.s_[:, -width:]):
+        out[edge] = colors
+    for edge in (np.s_[:, :, :width], np.s_[:, :, -width:]):
+        out[edge] = colors
+    return out
+
+
 def write_video(
     path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: float = 20.0, scale: int = 1
 ) -> Path:
@@ -36,6 +75,9 @@ def write_video(
         frames: uint8 (T, H, W, 3).
         fps: frames per second.
         scale: integer nearest-neighbour upscaling factor (small frames are easier to look at).
+
+    A GIF merges identical consecutive frames into one longer-lasting frame (Pillow's encoder does
+    this), so it plays the same but may read back with fewer frames; use .mp4 to keep the count.
 
     Returns:
         The path written.

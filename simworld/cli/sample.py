@@ -16,7 +16,7 @@ from simworld.cli.registry import command
 from simworld.data.format import load_manifest
 from simworld.data.shards import read_shard
 from simworld.models.serialization import CheckpointError
-from simworld.video import VIDEO_SUFFIXES, read_video, write_video
+from simworld.video import VIDEO_SUFFIXES, mark_frames, read_video, side_by_side, write_video
 from simworld.world_model import WorldModel
 
 ACTION_SOURCES = ("none", "input", "random")
@@ -51,6 +51,10 @@ class SampleConfig:
         out: the video written (.mp4 or .gif).
         fps: frame rate of the video.
         scale: nearest-neighbour upscaling of the video.
+        mark_given: frame every image in a border, green where it was given (kept from the input),
+            orange where the model generated it.
+        truth: with a dataset input, put the episode's real frames over the result's time span
+            on the left (truth | result); interpolate and image have no such span.
     """
 
     mode: str = "image_to_video"
@@ -74,6 +78,8 @@ class SampleConfig:
     out: str = "runs/sample/clip.mp4"
     fps: float = 20.0
     scale: int = 4
+    mark_given: bool = False
+    truth: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in modes.MODES:
@@ -106,6 +112,8 @@ class SampleConfig:
             )
         if self.start < 0 or self.start_b < 0:
             raise ValueError(f"start and start_b must be >= 0, got {self.start}, {self.start_b}")
+        if self.truth and self.mode in ("interpolate", "image"):
+            raise ValueError(f"truth=true applies to image_to_video, extend and edit, not mode={self.mode}")
 
 
 @dataclass
@@ -170,10 +178,32 @@ def _actions(cfg: SampleConfig, source: Source, first: int, count: int) -> np.nd
     return source.actions[first : first + count - 1]
 
 
-def sample(cfg: SampleConfig, model: WorldModel) -> np.ndarray:
-    """Run ``cfg.mode`` on ``model``; return uint8 (T, H, W, 3)."""
+@dataclass
+class Sampled:
+    """What ``sample`` made.
+
+    Attributes:
+        frames: uint8 (T, H, W, 3) the result, given frames included.
+        given: bool (T,) which frames were given (kept from the input) rather than generated.
+        first: the input frame index the result's frame 0 corresponds to (None: no such frame).
+    """
+
+    frames: np.ndarray
+    given: np.ndarray
+    first: int | None = None
+
+
+def _given(T: int, kept: slice) -> np.ndarray:
+    flags = np.zeros(T, bool)
+    flags[kept] = True
+    return flags
+
+
+def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
+    """Run ``cfg.mode`` on ``model``."""
     if cfg.mode == "image":
-        return modes.generate_image(model, cfg.height, cfg.width, seed=cfg.seed).numpy()
+        image = modes.generate_image(model, cfg.height, cfg.width, seed=cfg.seed).numpy()
+        return Sampled(image, np.zeros(1, bool))
     if cfg.mode == "interpolate":
         modes.require_bidirectional(model, "mode=interpolate")
     if cfg.mode == "extend" and cfg.direction == "backward":
@@ -183,15 +213,19 @@ def sample(cfg: SampleConfig, model: WorldModel) -> np.ndarray:
     if cfg.mode == "image_to_video":
         image = _span(src, cfg.start, cfg.start + 1, "input")[0]
         acts = _actions(cfg, src, cfg.start, cfg.num_frames)
-        return modes.image_to_video(model, image, cfg.num_frames, acts, cfg.seed).numpy()
+        video = modes.image_to_video(model, image, cfg.num_frames, acts, cfg.seed).numpy()
+        return Sampled(video, _given(len(video), slice(0, 1)), cfg.start)
     clip = _span(src, cfg.start, stop, "input")
     T = len(clip)
     if cfg.mode == "edit":
-        return modes.edit(model, clip, cfg.strength, _actions(cfg, src, cfg.start, T), cfg.seed).numpy()
+        video = modes.edit(model, clip, cfg.strength, _actions(cfg, src, cfg.start, T), cfg.seed).numpy()
+        return Sampled(video, np.zeros(T, bool), cfg.start)
     if cfg.mode == "extend":
         first = cfg.start if cfg.direction == "forward" else cfg.start - cfg.num_frames
         acts = _actions(cfg, src, first, T + cfg.num_frames)
-        return modes.extend(model, clip, cfg.num_frames, acts, cfg.direction, cfg.seed).numpy()
+        video = modes.extend(model, clip, cfg.num_frames, acts, cfg.direction, cfg.seed).numpy()
+        kept = slice(0, T) if cfg.direction == "forward" else slice(cfg.num_frames, None)
+        return Sampled(video, _given(len(video), kept), first)
     src_b = read_source(cfg.input_b or cfg.input, cfg.episode_b)
     stop_b = len(src_b.frames) if cfg.length is None else cfg.start_b + cfg.length
     clip_b = _span(src_b, cfg.start_b, stop_b, "input_b")
@@ -200,7 +234,32 @@ def sample(cfg: SampleConfig, model: WorldModel) -> np.ndarray:
             "mode=interpolate has no recorded actions for the transition; use actions=none|random"
         )
     acts = _actions(cfg, src, 0, T + cfg.num_frames + len(clip_b))
-    return modes.interpolate(model, clip, clip_b, cfg.num_frames, acts, cfg.seed).numpy()
+    video = modes.interpolate(model, clip, clip_b, cfg.num_frames, acts, cfg.seed).numpy()
+    given = _given(len(video), slice(0, T)) | _given(len(video), slice(T + cfg.num_frames, None))
+    return Sampled(video, given)
+
+
+def _truth(cfg: SampleConfig, result: Sampled) -> np.ndarray:
+    """The input episode's frames over the result's span, for ``truth=true``."""
+    source = read_source(cfg.input, cfg.episode)
+    if source.actions is None:
+        raise ValueError("truth=true needs a dataset episode as input (a video file has no frames beyond it)")
+    if result.first is None or result.first < 0:
+        raise ValueError("truth=true: the result starts before the episode's first frame")
+    return _span(source, result.first, result.first + len(result.frames), "truth")
+
+
+def compose(cfg: SampleConfig, result: Sampled) -> np.ndarray:
+    """The video written: the result, upscaled, optionally framed and beside the truth."""
+    video = result.frames.repeat(cfg.scale, axis=1).repeat(cfg.scale, axis=2)
+    if cfg.mark_given:
+        video = mark_frames(video, result.given, width=max(1, cfg.scale // 2))
+    if cfg.truth:
+        truth = _truth(cfg, result).repeat(cfg.scale, axis=1).repeat(cfg.scale, axis=2)
+        if cfg.mark_given:
+            truth = mark_frames(truth, np.ones(len(truth), bool), width=max(1, cfg.scale // 2))
+        video = side_by_side(truth, video, gap=2 * cfg.scale)
+    return video
 
 
 @command(
@@ -214,11 +273,12 @@ def run(cfg: SampleConfig) -> int:
         model = WorldModel.load(cfg.checkpoint, device=torch.device(cfg.device))
         if cfg.num_inference_steps is not None:
             model.sampler = dataclasses.replace(model.sampler, num_inference_steps=cfg.num_inference_steps)
-        frames = sample(cfg, model)
+        result = sample(cfg, model)
+        video = compose(cfg, result)
     except (FileNotFoundError, CheckpointError, ValueError) as exc:
         print(f"simworld sample: error: {exc}", file=sys.stderr)
         return 1
-    path = write_video(cfg.out, frames, cfg.fps, cfg.scale)
-    T, H, W = frames.shape[:3]
+    path = write_video(cfg.out, video, cfg.fps)
+    T, H, W = result.frames.shape[:3]
     print(f"mode={cfg.mode}: wrote {T} frames of {H}x{W} to {path}")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from simworld.data.windows import WindowDataset
-from simworld.video import write_video
+from simworld.video import side_by_side, write_video
 from simworld.world_model import WorldModel
 
 SAMPLES_DIR = "samples"
@@ -68,7 +68,7 @@ def write_samples(run: Any, step: int) -> Path:
         space.train(was_training)
     else:
         fake = rollout_frames(run, window)
-    video = np.concatenate([real, fake], axis=2)  # side by side: (T, H, 2W, 3)
+    video = side_by_side(real, fake)  # (T, H, 2W + 2, 3)
     folder = Path(run.cfg.trainer.out) / SAMPLES_DIR
     write_video(folder / f"step_{step:07d}.gif", video, fps=10.0, scale=2)
     return write_video(folder / f"step_{step:07d}.mp4", video, fps=10.0, scale=2)

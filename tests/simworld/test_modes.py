@@ -19,7 +19,7 @@ from simworld.cli import main
 from simworld.data.format import Manifest, canonical_action_schema
 from simworld.data.writer import DatasetWriter
 from simworld.testing import build_tiny_checkpoint
-from simworld.video import read_video, write_video
+from simworld.video import GENERATED_COLOR, GIVEN_COLOR, read_video, write_video
 from simworld.world_model import WorldModel
 
 H = W = 16
@@ -200,6 +200,34 @@ def test_sample_cli_modes(bidir_path: Path, clip: np.ndarray, tmp_path: Path) ->
         assert read_video(out).shape == shape, name
     assert main([*common, "mode=sideways"]) == 2
     assert main([*common, f"input={data}", "mode=extend", "episode=4", f"out={tmp_path / 'x.mp4'}"]) == 1
+
+
+def test_sample_cli_marks_given_frames_beside_the_truth(
+    bidir_path: Path, clip: np.ndarray, tmp_path: Path
+) -> None:
+    episode = np.concatenate([clip, clip[::-1]])  # 6 frames
+    data = write_dataset(tmp_path / "data", episode)
+    out = tmp_path / "fwd.gif"
+    args = [f"checkpoint={bidir_path}", f"input={data}", "mode=extend", "start=1", "length=2", "num_frames=2"]
+    assert main(["sample", *args, "scale=2", "mark_given=true", "truth=true", f"out={out}"]) == 0
+    video = read_video(out)
+    assert video.shape == (4, 2 * H, 2 * (2 * W) + 4, 3)  # truth | gap | result, upscaled 2x
+    left, right = video[:, :, : 2 * W], video[:, :, 2 * W + 4 :]
+    # the truth is episode frames 1..4, the result keeps frames 1..2 of it (GIF palette: near-exact)
+    truth = episode[1:5].repeat(2, 1).repeat(2, 2)
+    assert np.abs(left[:, 1:-1, 1:-1].astype(int) - truth[:, 1:-1, 1:-1]).mean() < 8
+    assert np.abs(right[:2, 1:-1, 1:-1].astype(int) - truth[:2, 1:-1, 1:-1]).mean() < 8
+    green, orange = np.array(GIVEN_COLOR), np.array(GENERATED_COLOR)
+    assert np.abs(right[:2, 0, :].astype(int) - green).max() < 16  # given frames: green border
+    assert np.abs(right[2:, 0, :].astype(int) - orange).max() < 16  # generated: orange border
+    assert np.abs(left[:, 0, :].astype(int) - green).max() < 16
+    plain = tmp_path / "plain.mp4"
+    assert main(["sample", *args, "scale=1", f"out={plain}"]) == 0
+    assert read_video(plain).shape == (4, H, W, 3)
+    # no truth for a span before the episode, nor for interpolation
+    before = [f"checkpoint={bidir_path}", f"input={data}", "mode=extend", "direction=backward", "start=1"]
+    assert main(["sample", *before, "num_frames=2", "truth=true", f"out={out}"]) == 1
+    assert main(["sample", *args[:2], "mode=interpolate", "truth=true", f"out={out}"]) == 2
 
 
 def test_sample_cli_subprocess(tmp_path: Path) -> None:
