@@ -47,7 +47,7 @@ import torch
 from simworld.diffusion.generate import autoregressive_levels, generate, randn_per_env
 from simworld.world_model import WorldModel, align_actions
 
-MODES = ("image_to_video", "extend", "interpolate", "edit", "image")
+MODES = ("image_to_video", "extend", "interpolate", "edit", "video", "image")
 """Mode names of ``simworld sample mode=...``."""
 
 DIRECTIONS = ("forward", "backward")

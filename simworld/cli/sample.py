@@ -27,24 +27,27 @@ class SampleConfig:
     """Generate a clip with one of the modes of ``simworld.modes`` and write it as a video.
 
     Attributes:
-        mode: image_to_video | extend | interpolate | edit | image (``simworld.modes.MODES``).
+        mode: image_to_video | extend | interpolate | edit | video | image (``simworld.modes.MODES``).
         checkpoint: world-model checkpoint folder.
         input: the input clip: an .mp4/.gif file, or a dataset folder (then ``episode``); unused by
-            mode=image.
+            mode=video and mode=image.
         episode: dataset episode index of ``input``.
         start: first input frame used (image_to_video animates this frame).
         length: input frames used from ``start`` (null: to the end).
         input_b: interpolate: the second clip (.mp4/.gif or dataset folder; empty: ``input``).
         episode_b: dataset episode index of ``input_b``.
         start_b: first frame of the second clip.
-        num_frames: image_to_video: length of the result; extend: frames added; interpolate: length
-            of the transition; unused by edit and image.
+        num_frames: image_to_video and video: length of the result; extend: frames added;
+            interpolate: length of the transition; unused by edit and image.
         direction: extend: forward | backward (backward needs a bidirectional model).
         strength: edit: SDEdit noise level in [0, 1] (0: the input back, 1: from scratch).
         actions: none (null actions) | input (the dataset episode's recorded actions over the
-            result's time span) | random (uniformly sampled with ``seed``).
-        height: mode=image: frame height (null: the checkpoint's); other modes use the input's size.
-        width: mode=image: frame width (null: the checkpoint's).
+            result's time span; interpolate: only when clip B follows clip A in the same episode
+            with exactly ``num_frames`` frames between them) | random (uniformly sampled with ``seed``).
+        height: mode=video/image: frame height (null: the checkpoint's); other modes use the input's.
+        width: mode=video/image: frame width (null: the checkpoint's).
+        num_samples: mode=video/image: how many to generate (seeds ``seed``, ``seed + 1``, ...),
+            written side by side.
         seed: noise seed (same seed, same result).
         num_inference_steps: denoising steps (null: the checkpoint's sampler setting).
         device: torch device.
@@ -54,7 +57,8 @@ class SampleConfig:
         mark_given: frame every image in a border, green where it was given (kept from the input),
             orange where the model generated it.
         truth: with a dataset input, put the episode's real frames over the result's time span
-            on the left (truth | result); interpolate and image have no such span.
+            on the left (truth | result); interpolate only when clip B follows clip A in the same
+            episode, as for actions=input; video and image have no such span.
     """
 
     mode: str = "image_to_video"
@@ -78,6 +82,7 @@ class SampleConfig:
     out: str = "runs/sample/clip.mp4"
     fps: float = 20.0
     scale: int = 4
+    num_samples: int = 1
     mark_given: bool = False
     truth: bool = False
 
@@ -92,28 +97,34 @@ class SampleConfig:
             raise ValueError(f"actions must be one of {', '.join(ACTION_SOURCES)}, got {self.actions!r}")
         if not self.checkpoint:
             raise ValueError("checkpoint must be set: checkpoint=path/to/checkpoint")
-        if self.mode != "image" and not self.input:
+        generative = self.mode in ("video", "image")
+        if not generative and not self.input:
             raise ValueError(f"mode={self.mode} needs input=clip.mp4|clip.gif|dataset_folder")
-        if self.mode != "image" and (self.height is not None or self.width is not None):
-            raise ValueError("height and width apply to mode=image; other modes take the input's size")
+        if not generative and (self.height is not None or self.width is not None or self.num_samples != 1):
+            raise ValueError(
+                "height, width and num_samples apply to mode=video|image; other modes take the input's size"
+            )
+        if self.mode == "video" and self.actions == "input":
+            raise ValueError("mode=video has no input to take actions from; use actions=none|random")
         if Path(self.out).suffix not in VIDEO_SUFFIXES:
             raise ValueError(f"out must end in one of {', '.join(VIDEO_SUFFIXES)}, got {self.out!r}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {self.strength}")
         if (
             self.num_frames < 1
+            or self.num_samples < 1
             or self.scale < 1
             or self.fps <= 0
             or (self.length is not None and self.length < 1)
         ):
             raise ValueError(
-                f"num_frames, scale and length must be >= 1 and fps > 0, got {self.num_frames}, "
-                f"{self.scale}, {self.length}, {self.fps}"
+                f"num_frames, num_samples, scale and length must be >= 1 and fps > 0, got "
+                f"{self.num_frames}, {self.num_samples}, {self.scale}, {self.length}, {self.fps}"
             )
         if self.start < 0 or self.start_b < 0:
             raise ValueError(f"start and start_b must be >= 0, got {self.start}, {self.start_b}")
-        if self.truth and self.mode in ("interpolate", "image"):
-            raise ValueError(f"truth=true applies to image_to_video, extend and edit, not mode={self.mode}")
+        if self.truth and generative:
+            raise ValueError(f"truth=true needs an input episode; mode={self.mode} has none")
 
 
 @dataclass
@@ -161,13 +172,18 @@ def _span(source: Source, start: int, stop: int, what: str) -> np.ndarray:
     return source.frames[start:stop]
 
 
+def _random_actions(cfg: SampleConfig, count: int) -> np.ndarray:
+    """``count - 1`` uniformly sampled actions (between ``count`` frames), seeded with ``cfg.seed``."""
+    space = A.action_space(seed=cfg.seed)
+    return np.stack([A.to_flat(space.sample()) for _ in range(count - 1)]).astype(np.float32)
+
+
 def _actions(cfg: SampleConfig, source: Source, first: int, count: int) -> np.ndarray | None:
     """Actions between the ``count`` frames of the result, which spans input frames first.. ."""
     if cfg.actions == "none":
         return None
     if cfg.actions == "random":
-        space = A.action_space(seed=cfg.seed)
-        return np.stack([A.to_flat(space.sample()) for _ in range(count - 1)]).astype(np.float32)
+        return _random_actions(cfg, count)
     if source.actions is None:
         raise ValueError("actions=input needs a dataset episode as input (video files carry no actions)")
     if first < 0 or first + count - 1 > len(source.actions):
@@ -201,9 +217,12 @@ def _given(T: int, kept: slice) -> np.ndarray:
 
 def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
     """Run ``cfg.mode`` on ``model``."""
-    if cfg.mode == "image":
-        image = modes.generate_image(model, cfg.height, cfg.width, seed=cfg.seed).numpy()
-        return Sampled(image, np.zeros(1, bool))
+    if cfg.mode in ("video", "image"):
+        T = 1 if cfg.mode == "image" else cfg.num_frames
+        acts = _random_actions(cfg, T) if cfg.actions == "random" and T > 1 else None
+        seeds = [cfg.seed + i for i in range(cfg.num_samples)]
+        videos = modes.generate_video(model, T, cfg.height, cfg.width, acts, cfg.num_samples, seeds).numpy()
+        return Sampled(side_by_side(*videos, gap=2), np.zeros(T, bool))
     if cfg.mode == "interpolate":
         modes.require_bidirectional(model, "mode=interpolate")
     if cfg.mode == "extend" and cfg.direction == "backward":
@@ -229,14 +248,19 @@ def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
     src_b = read_source(cfg.input_b or cfg.input, cfg.episode_b)
     stop_b = len(src_b.frames) if cfg.length is None else cfg.start_b + cfg.length
     clip_b = _span(src_b, cfg.start_b, stop_b, "input_b")
-    if cfg.actions == "input":
+    # clip B follows clip A in the same episode: the episode holds the true transition and its actions
+    contiguous = (cfg.input_b in ("", cfg.input)) and cfg.episode_b == cfg.episode
+    contiguous = contiguous and cfg.start_b == stop + cfg.num_frames
+    if (cfg.actions == "input" or cfg.truth) and not contiguous:
         raise ValueError(
-            "mode=interpolate has no recorded actions for the transition; use actions=none|random"
+            "mode=interpolate has recorded actions and a true transition only when clip B follows clip A "
+            f"in the same episode {cfg.num_frames} frames later (start_b = start + length + num_frames = "
+            f"{stop + cfg.num_frames}); otherwise use actions=none|random and truth=false"
         )
-    acts = _actions(cfg, src, 0, T + cfg.num_frames + len(clip_b))
+    acts = _actions(cfg, src, cfg.start, T + cfg.num_frames + len(clip_b))
     video = modes.interpolate(model, clip, clip_b, cfg.num_frames, acts, cfg.seed).numpy()
     given = _given(len(video), slice(0, T)) | _given(len(video), slice(T + cfg.num_frames, None))
-    return Sampled(video, given)
+    return Sampled(video, given, cfg.start if contiguous else None)
 
 
 def _truth(cfg: SampleConfig, result: Sampled) -> np.ndarray:
@@ -265,7 +289,7 @@ def compose(cfg: SampleConfig, result: Sampled) -> np.ndarray:
 @command(
     "sample",
     SampleConfig,
-    help="Generate with a checkpoint: image-to-video, extend, interpolate, edit, image.",
+    help="Generate with a checkpoint: image-to-video, extend, interpolate, edit, video, image.",
 )
 def run(cfg: SampleConfig) -> int:
     """Load the checkpoint, run the mode, write the video; exit 1 on a bad checkpoint or input."""

@@ -193,6 +193,7 @@ def test_sample_cli_modes(bidir_path: Path, clip: np.ndarray, tmp_path: Path) ->
         "interpolate": ([f"input={data}", "mode=interpolate", "length=2", "start_b=4"], (6, H, W, 3)),
         "edit": ([f"input={gif}", "mode=edit", "strength=0.3", "actions=random"], (3, H, W, 3)),
         "image": (["mode=image", "height=8", "width=24"], (1, 8, 24, 3)),
+        "video": (["mode=video", "height=8", "width=24", "num_samples=2", "actions=random"], (2, 8, 50, 3)),
     }
     for name, (args, shape) in runs.items():
         out = tmp_path / f"{name}.mp4"
@@ -227,7 +228,22 @@ def test_sample_cli_marks_given_frames_beside_the_truth(
     # no truth for a span before the episode, nor for interpolation
     before = [f"checkpoint={bidir_path}", f"input={data}", "mode=extend", "direction=backward", "start=1"]
     assert main(["sample", *before, "num_frames=2", "truth=true", f"out={out}"]) == 1
-    assert main(["sample", *args[:2], "mode=interpolate", "truth=true", f"out={out}"]) == 2
+    assert main(["sample", f"checkpoint={bidir_path}", "mode=video", "truth=true", f"out={out}"]) == 2
+    # interpolation has a truth (and recorded actions) only when clip B follows clip A in the episode
+    mix = [
+        *args[:2],
+        "mode=interpolate",
+        "start=0",
+        "length=2",
+        "num_frames=2",
+        "truth=true",
+        "actions=input",
+    ]
+    assert main(["sample", *mix, "start_b=4", "scale=1", f"out={out}"]) == 0
+    left, right = np.split(read_video(out)[:, :, np.r_[0:W, W + 2 : 2 * W + 2]], 2, axis=2)
+    assert left.shape == (6, H, W, 3) and np.abs(left.astype(int) - episode).mean() < 8
+    assert np.abs(right[4:].astype(int) - episode[4:]).mean() < 8  # clip B kept
+    assert main(["sample", *mix, "start_b=3", f"out={out}"]) == 1
 
 
 def test_sample_cli_subprocess(tmp_path: Path) -> None:
