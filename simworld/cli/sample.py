@@ -35,7 +35,7 @@ class SampleConfig:
         start: first input frame used (image_to_video animates this frame).
         length: input frames used from ``start`` (null: to the end).
         input_b: interpolate: the second clip (.mp4/.gif or dataset folder; empty: ``input``).
-        episode_b: dataset episode index of ``input_b``.
+        episode_b: dataset episode index of ``input_b`` (null: ``episode``).
         start_b: first frame of the second clip.
         num_frames: image_to_video and video: length of the result; extend: frames added;
             interpolate: length of the transition; unused by edit and image.
@@ -68,7 +68,7 @@ class SampleConfig:
     start: int = 0
     length: int | None = None
     input_b: str = ""
-    episode_b: int = 0
+    episode_b: int | None = None
     start_b: int = 0
     num_frames: int = 16
     direction: str = "forward"
@@ -245,11 +245,12 @@ def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
         video = modes.extend(model, clip, cfg.num_frames, acts, cfg.direction, cfg.seed).numpy()
         kept = slice(0, T) if cfg.direction == "forward" else slice(cfg.num_frames, None)
         return Sampled(video, _given(len(video), kept), first)
-    src_b = read_source(cfg.input_b or cfg.input, cfg.episode_b)
+    episode_b = cfg.episode if cfg.episode_b is None else cfg.episode_b
+    src_b = read_source(cfg.input_b or cfg.input, episode_b)
     stop_b = len(src_b.frames) if cfg.length is None else cfg.start_b + cfg.length
     clip_b = _span(src_b, cfg.start_b, stop_b, "input_b")
     # clip B follows clip A in the same episode: the episode holds the true transition and its actions
-    contiguous = (cfg.input_b in ("", cfg.input)) and cfg.episode_b == cfg.episode
+    contiguous = (cfg.input_b in ("", cfg.input)) and episode_b == cfg.episode
     contiguous = contiguous and cfg.start_b == stop + cfg.num_frames
     if (cfg.actions == "input" or cfg.truth) and not contiguous:
         raise ValueError(
