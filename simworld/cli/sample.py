@@ -304,6 +304,8 @@ def run(cfg: SampleConfig) -> int:
         print(f"simworld sample: error: {exc}", file=sys.stderr)
         return 1
     path = write_video(cfg.out, video, cfg.fps)
-    T, H, W = result.frames.shape[:3]
-    print(f"mode={cfg.mode}: wrote {T} frames of {H}x{W} to {path}")
+    T, H = result.frames.shape[:2]
+    W = (result.frames.shape[2] - 2 * (cfg.num_samples - 1)) // cfg.num_samples  # samples side by side
+    samples = f"{cfg.num_samples} samples of " if cfg.num_samples > 1 else ""
+    print(f"mode={cfg.mode}: wrote {samples}{T} frames of {H}x{W} to {path}")
     return 0

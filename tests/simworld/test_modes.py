@@ -5,6 +5,8 @@ Pixel space is lossless, so the given frames must come back exactly.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +257,30 @@ def test_sample_cli_subprocess(tmp_path: Path) -> None:
     assert read_video(out).shape == (1, H, W, 3) and "wrote 1 frames" in result.stdout
     bad = subprocess.run([*cmd[:3], "mode=interpolate", "input=nowhere.mp4"], capture_output=True, text=True)
     assert bad.returncode == 1 and "bidirectional temporal attention" in bad.stderr
+
+
+def test_gallery_script_makes_every_documented_gif(tmp_path: Path) -> None:
+    """docs/media/modes/make_gifs.sh (the docs' GIF commands) runs end to end and writes every GIF
+    docs/modes.md shows, here on a random-weight bidirectional checkpoint and a small voxel dataset."""
+    repo = Path(__file__).resolve().parents[2]
+    ckpt = build_tiny_checkpoint(tmp_path / "bidir", num_contexts=0, temporal="bidirectional")
+    data, out = tmp_path / "data", tmp_path / "gifs"
+    collect = [*simworld_command(), "collect", f"out={data}", "episodes=7", "steps=56", "policy=explore"]
+    subprocess.run(
+        [*collect, "num_workers=0", "progress=false"], check=True, capture_output=True, timeout=300
+    )
+    env = {**os.environ, "SIMWORLD": " ".join(simworld_command()), "WIDE": str(tmp_path / "wide")}
+    script = repo / "docs" / "media" / "modes" / "make_gifs.sh"
+    result = subprocess.run(
+        ["bash", str(script), str(ckpt), str(data), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    documented = set(re.findall(r"media/modes/(\w+\.gif)", (repo / "docs" / "modes.md").read_text()))
+    written = {p.name for p in out.glob("*.gif")}
+    assert documented and documented == written
+    assert documented <= {p.name for p in script.parent.glob("*.gif")}  # and the repository has them
+    assert read_video(out / "extend_forward_32x64.gif").shape == (16, 3 * 32, 3 * 2 * 64 + 6, 3)

@@ -7,6 +7,7 @@ set -euo pipefail
 CKPT=${1:-runs/modes/train/checkpoint}
 DATA=${2:-runs/reference/data}
 OUT=${3:-docs/media/modes}
+WIDE=${WIDE:-runs/modes/wide}   # voxel episodes rendered at 32x64, a size the model never trained on
 SIMWORLD=${SIMWORLD:-simworld}
 common=(checkpoint="$CKPT" scale=3 fps=6 mark_given=true seed=0)
 ep=(input="$DATA" episode=6)
@@ -26,6 +27,13 @@ $SIMWORLD sample "${common[@]}" "${ep[@]}" mode=interpolate start=40 length=2 st
 # SDEdit: frames 40-47 noised to half strength and re-denoised under random actions
 $SIMWORLD sample "${common[@]}" "${ep[@]}" mode=edit start=40 length=8 strength=0.5 actions=random \
     truth=true out="$OUT/edit.gif"
+# the same at 32x64 (never seen in training), on episodes the voxel world renders at that size
+[ -f "$WIDE/manifest.json" ] || $SIMWORLD collect out="$WIDE" episodes=2 steps=64 policy=explore \
+    env.world.width=64 env.world.height=32 seed=1000 num_workers=0 progress=false
+$SIMWORLD sample "${common[@]}" input="$WIDE" episode=0 mode=extend start=20 length=4 num_frames=12 \
+    actions=input truth=true out="$OUT/extend_forward_32x64.gif"
+$SIMWORLD sample "${common[@]}" input="$WIDE" episode=0 mode=interpolate start=20 length=2 start_b=26 \
+    num_frames=4 actions=input truth=true out="$OUT/interpolate_32x64.gif"
 # from scratch: 8-frame videos and images at training sizes and at 32x64, never seen in training
 $SIMWORLD sample "${common[@]}" mode=video num_frames=8 num_samples=3 out="$OUT/video_64x64.gif"
 $SIMWORLD sample "${common[@]}" mode=video num_frames=8 num_samples=3 height=32 width=64 \
