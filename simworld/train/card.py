@@ -43,6 +43,10 @@ def model_card(run: Any, step: int) -> dict[str, Any]:
         "final_losses": {k: v for k, v in trainer.last_metrics.items() if isinstance(v, (int, float))},
         "config": dataclasses.asdict(cfg),
     }
+    if cfg.data.mixed:  # NaViT-style packing: each clip got its own size and duration
+        card["data"]["sizes"] = cfg.data.sizes
+        card["data"]["size_weights"] = cfg.data.size_weights
+        card["data"]["windows"] = cfg.data.windows
     if run.digests:
         card["rank_weight_sha256"] = list(run.digests)
     if run.init_from:  # {"path", "steps", "dit_sha256"}: see simworld.train.init_from
@@ -55,6 +59,11 @@ def _markdown(card: dict[str, Any]) -> str:
     params = ", ".join(f"{k}: {v:,}" for k, v in card["parameters"].items())
     hw, data = card["hardware"], card["data"]
     H, W = data["frame_size"]
+    frames = f"frames {H}x{W}"
+    if data.get("sizes") or data.get("windows"):
+        sizes = ", ".join(f"{h}x{w}" for h, w in data.get("sizes") or [[H, W]])
+        windows = ", ".join(map(str, data.get("windows") or [data["window"]]))
+        frames = f"mixed sizes {sizes}, clips of {windows} frames"
     source = card.get("init_from")
     init = ""
     if source:
@@ -66,7 +75,7 @@ def _markdown(card: dict[str, Any]) -> str:
     return (
         f"# simworld model card ({card['stage']} stage)\n\n"
         f"- data: `{data['path']}` ({data['train_episodes']} training episodes, "
-        f"window {data['window']}, frames {H}x{W})\n"
+        f"window {data['window']}, {frames})\n"
         f"- steps: {card['steps']} of {card['max_steps']} ({card['samples_seen']} clips seen)\n"
         f"{init}"
         f"- wall time: {card['wall_seconds']:.1f} s\n"

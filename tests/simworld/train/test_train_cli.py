@@ -62,3 +62,7 @@ def test_modes_recipe_runs_mixed_size_bidirectional_training(tmp_path: Path, tin
     assert not model.dit.config.causal  # backward extension and interpolation need it
     saved = json.loads((tmp_path / "modes" / "train_config.json").read_text())["data"]
     assert saved["sizes"] and saved["windows"] == [4, 8, 12, 16]
+    card = json.loads((tmp_path / "modes" / "model_card.json").read_text())["data"]
+    assert card["windows"] == [4, 8, 12, 16] and [64, 48] in card["sizes"]  # the card says sizes were mixed
+    md = (tmp_path / "modes" / "model_card.md").read_text()
+    assert "mixed sizes 64x64, 32x32, 48x48, 48x64, 64x48, clips of 4, 8, 12, 16 frames" in md
