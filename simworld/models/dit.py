@@ -30,6 +30,7 @@ from simworld.models.conditioning import ActionEncoder, MaskedEmbedding, NoiseLe
 from simworld.models.kv_cache import KVCache
 from simworld.models.packing import PackedClips, patchify, unpack, unpatchify
 from simworld.models.rope import rope_axis_dims
+from simworld.models.spatial_pos import SPATIAL_POS_MODES, grid_fractions, packed_fractions, spatial_embedding
 
 ATTENTION_MODES = ("factorized", "spacetime")
 TEMPORAL_MODES = ("causal", "bidirectional")
@@ -63,6 +64,9 @@ class DiTConfig:
         rope_theta: RoPE base.
         timestep_channels: sinusoidal channels of the noise-level embedding.
         qk_norm: RMSNorm on queries and keys.
+        spatial_pos: "none" (RoPE only: positions are relative) or "fractional" (also a fixed
+            sin-cos embedding of each token's fractional (y, x) in its frame, for any frame size:
+            ``simworld.models.spatial_pos``); parameter-free, so it does not change the tensors.
     """
 
     in_channels: int = 4
@@ -78,12 +82,15 @@ class DiTConfig:
     rope_theta: float = 10000.0
     timestep_channels: int = 256
     qk_norm: bool = True
+    spatial_pos: str = "none"
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_MODES:
             raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
         if self.temporal not in TEMPORAL_MODES:
             raise ValueError(f"temporal must be one of {TEMPORAL_MODES}, got {self.temporal!r}")
+        if self.spatial_pos not in SPATIAL_POS_MODES:
+            raise ValueError(f"spatial_pos must be one of {SPATIAL_POS_MODES}, got {self.spatial_pos!r}")
         for name in ("in_channels", "patch_size", "hidden_size", "depth", "num_heads", "action_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -205,10 +212,15 @@ class DiT(nn.Module):
         return cond
 
     def _trunk(
-        self, tokens: torch.Tensor, cond: torch.Tensor, layout: Layout
+        self, tokens: torch.Tensor, cond: torch.Tensor, layout: Layout, fractions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Blocks and output layer: patch values (B, L, P) -> (prediction (B, L, P), features (B, L, D))."""
+        """Blocks and output layer: patch values (B, L, P) -> (prediction (B, L, P), features (B, L, D)).
+
+        ``fractions`` (L, 2) are the tokens' fractional (y, x) in their frames (``spatial_pos``).
+        """
         x = self.patch_embed(tokens.to(self.patch_embed.weight.dtype))  # (B, L, D)
+        if self.config.spatial_pos == "fractional":
+            x = x + spatial_embedding(fractions, x.shape[-1]).to(x.device, x.dtype)  # (B, L, D)
         for block in self.blocks:
             x = block(x, cond, layout)  # (B, L, D)
         return self.final(x, cond, layout), x
@@ -254,7 +266,8 @@ class DiT(nn.Module):
             T, H // p, W // p, cfg.causal, cfg.head_dim, cfg.rope_theta, latents.device, cache, write_cache
         )
         try:
-            out, features = self._trunk(patchify(latents, p), cond, layout)  # (B, T*N, P), (B, T*N, D)
+            fractions = grid_fractions(T, H // p, W // p, latents.device)  # (T*N, 2)
+            out, features = self._trunk(patchify(latents, p), cond, layout, fractions)  # (B, T*N, P/D)
         except BaseException:
             layout.finish(commit=False)
             raise
@@ -284,7 +297,8 @@ class DiT(nn.Module):
         cond = self.condition(
             packed.noise_levels, packed.actions, packed.action_mask, packed.extra, packed.extra_mask
         )  # (1, F, D)
-        out, features = self._trunk(packed.tokens, cond, layout)  # (1, L, P), (1, L, D)
+        fractions = packed_fractions(packed.positions, packed.clip_ids, packed.grids)  # (L, 2)
+        out, features = self._trunk(packed.tokens, cond, layout, fractions)  # (1, L, P), (1, L, D)
         results = []
         for pred, feat, (T, h, w) in zip(unpack(out, packed), unpack(features, packed), packed.grids):
             prediction = unpatchify(pred.flatten(0, 1)[None], T, h, w, self.config.patch_size)

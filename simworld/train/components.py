@@ -34,6 +34,8 @@ class ModelConfig:
         temporal: "causal" (autoregressive world model) or "bidirectional".
         mlp_ratio: MLP width / model width.
         qk_norm: RMSNorm on queries and keys.
+        spatial_pos: "none" (RoPE only) or "fractional" (also an absolute sin-cos embedding of
+            each token's fractional position in its frame: ``simworld.models.spatial_pos``).
         head_hidden: hidden width of the reward/termination head.
         max_context_frames: sliding context window stored in the checkpoint for sampling.
         objective: diffusion-forcing objective (context noise, action dropout, head weights).
@@ -46,6 +48,7 @@ class ModelConfig:
     temporal: str = "causal"
     mlp_ratio: float = 4.0
     qk_norm: bool = True
+    spatial_pos: str = "none"
     head_hidden: int = 256
     max_context_frames: int = 32
     objective: DiffusionForcingConfig = field(default_factory=DiffusionForcingConfig)
@@ -69,6 +72,7 @@ class ModelConfig:
             temporal=self.temporal,
             mlp_ratio=self.mlp_ratio,
             qk_norm=self.qk_norm,
+            spatial_pos=self.spatial_pos,
         )
 
 

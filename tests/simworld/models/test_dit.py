@@ -12,6 +12,7 @@ from simworld.models.flops import dit_forward_flops, parameter_count
 from simworld.models.kv_cache import KVCache
 from simworld.models.packing import pack_clips, patchify, unpatchify
 from simworld.models.rope import apply_rope, rope_angles, rope_axis_dims
+from simworld.models.spatial_pos import SPATIAL_POS_MODES, grid_fractions, spatial_embedding
 
 ATOL = 1e-5
 
@@ -90,9 +91,10 @@ def test_causal_and_bidirectional(attention):
         bidirectional(x, levels, actions, cache=KVCache(4))
 
 
+@pytest.mark.parametrize("spatial_pos", SPATIAL_POS_MODES)
 @pytest.mark.parametrize("attention", ["factorized", "spacetime"])
-def test_kv_cache_matches_full_forward(attention):
-    model = tiny_dit(attention=attention)
+def test_kv_cache_matches_full_forward(attention, spatial_pos):
+    model = tiny_dit(attention=attention, spatial_pos=spatial_pos)
     x, levels, actions = inputs(T=5)
     full = model(x, levels, actions)
     cache = KVCache(max_frames=8)
@@ -125,9 +127,10 @@ def test_kv_cache_window_is_bounded():
     assert cache.nbytes() == sizes[0] // 2
 
 
+@pytest.mark.parametrize("spatial_pos", SPATIAL_POS_MODES)
 @pytest.mark.parametrize("attention", ["factorized", "spacetime"])
-def test_packed_equals_separate(attention):
-    model = tiny_dit(attention=attention)
+def test_packed_equals_separate(attention, spatial_pos):
+    model = tiny_dit(attention=attention, spatial_pos=spatial_pos)
     g = torch.Generator().manual_seed(3)
     clips = [
         torch.randn(3, 3, 8, 8, generator=g),
@@ -196,3 +199,47 @@ def test_flop_count_matches_counter(attention):
             extra=torch.randn(2, 3, 3),
         )
     assert counter.get_total_flops() == dit_forward_flops(cfg, 24, 3, 0, batch=2).linear
+
+
+def test_fractional_spatial_position_is_size_independent():
+    # the same fractional spot of two grid sizes gets the same embedding; other spots differ
+    small, big = grid_fractions(1, 4, 4), grid_fractions(2, 8, 8)
+    assert small.shape == (16, 2) and big.shape == (128, 2)
+    torch.testing.assert_close(small[5], torch.tensor([0.375, 0.375], dtype=torch.float64))
+    emb_small, emb_big = spatial_embedding(small, 64), spatial_embedding(big, 64)
+    centre_small = emb_small[0]  # token (0, 0) of 4x4 covers fractions [0, 0.25)
+    assert torch.linalg.vector_norm(emb_big[0] - centre_small) < torch.linalg.vector_norm(
+        emb_big[63] - centre_small
+    )
+    torch.testing.assert_close(emb_big[:64], emb_big[64:])  # the same in every frame
+    with pytest.raises(ValueError, match="divisible by 4"):
+        spatial_embedding(small, 30)
+    with pytest.raises(ValueError, match="spatial_pos must be one of"):
+        DiTConfig.preset("tiny", spatial_pos="absolute")
+
+
+@pytest.mark.parametrize("spatial_pos", SPATIAL_POS_MODES)
+def test_only_fractional_positions_let_a_model_place_content_in_a_uniform_frame(spatial_pos):
+    """RoPE alone is blind to where a token is when all tokens look alike (the attention values are
+    all equal), so "top half +1, bottom half -1" cannot be learnt from a uniform input; with the
+    fractional embedding it is, and it carries over to a frame size never trained on."""
+    torch.manual_seed(0)
+    model = DiT(DiTConfig.preset("tiny", in_channels=3, patch_size=2, spatial_pos=spatial_pos))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss_at(h: int, w: int) -> torch.Tensor:
+        rows = torch.where(torch.arange(h) < h / 2, 1.0, -1.0)[:, None].expand(h, w)
+        out = model(torch.zeros(2, 1, 3, h, w), torch.full((2, 1), 500.0), torch.zeros(2, 1, FLAT_DIM))
+        return ((out.prediction - rows) ** 2).mean()
+
+    for i in range(150):
+        loss = loss_at(*[(8, 8), (16, 8), (8, 16)][i % 3])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        unseen = float(loss_at(12, 12))
+    if spatial_pos == "none":
+        assert unseen == pytest.approx(1.0, abs=1e-3)  # the best position-blind answer: 0 everywhere
+    else:
+        assert unseen < 0.01
