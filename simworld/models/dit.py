@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -83,6 +84,9 @@ class DiTConfig:
     timestep_channels: int = 256
     qk_norm: bool = True
     spatial_pos: str = "none"
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("spatial_pos",)
+    """Fields a checkpoint may lack (written before they existed; the default is the old behaviour)."""
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_MODES:

@@ -54,6 +54,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def config_from_dict(cls: type[C], data: dict[str, Any], source: Path | str) -> C:
     """Build the dataclass ``cls`` from ``data``, refusing unknown and missing keys.
 
+    Keys named in ``cls.ADDED_LATER`` (fields added after checkpoints were first written) may be
+    missing: such a checkpoint predates the field and gets its default, which is the old behaviour.
+
     Args:
         cls: a dataclass type whose fields are JSON values.
         data: the loaded JSON object.
@@ -63,7 +66,9 @@ def config_from_dict(cls: type[C], data: dict[str, Any], source: Path | str) -> 
         CheckpointError: unknown keys, missing keys, or values the dataclass rejects.
     """
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown, missing = sorted(set(data) - fields), sorted(fields - set(data))
+    # fields added after checkpoints were written: their absence means the default's behaviour
+    later = set(getattr(cls, "ADDED_LATER", ()))
+    unknown, missing = sorted(set(data) - fields), sorted(fields - set(data) - later)
     if unknown or missing:
         raise CheckpointError(
             f"{source}: {cls.__name__} keys do not match; unknown: {unknown}, missing: {missing}"

@@ -101,6 +101,19 @@ def test_unknown_and_missing_manifest_keys(checkpoint):
         load_checkpoint(checkpoint)
 
 
+def test_fields_added_later_may_be_missing_but_others_may_not(checkpoint):
+    # a checkpoint written before DiTConfig.spatial_pos existed loads with the old behaviour
+    path = checkpoint / "dit" / "config.json"
+    data = json.loads(path.read_text())
+    del data["config"]["spatial_pos"]
+    path.write_text(json.dumps(data))
+    assert load_checkpoint(checkpoint).dit.config.spatial_pos == "none"
+    del data["config"]["qk_norm"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"missing: \['qk_norm'\]"):
+        load_checkpoint(checkpoint)
+
+
 def test_bad_sampler_section(checkpoint):
     manifest = json.loads((checkpoint / MANIFEST_NAME).read_text())
     manifest["sampler"]["name"] = "heun"
