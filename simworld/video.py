@@ -19,11 +19,18 @@ def _prepare(frames: Sequence[np.ndarray] | np.ndarray, scale: int) -> np.ndarra
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {video.dtype} {video.shape}")
     if len(video) == 0:
         raise ValueError("no frames to write")
+    return upscale(video, scale)
+
+
+def upscale(video: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of (T, H, W, C) frames by an integer ``scale`` (keeps pixels sharp).
+
+    Raises:
+        ValueError: ``scale`` < 1.
+    """
     if scale < 1:
         raise ValueError(f"scale must be an integer >= 1, got {scale}")
-    if scale > 1:
-        video = video.repeat(scale, axis=1).repeat(scale, axis=2)  # nearest neighbour: keeps pixels sharp
-    return video
+    return video.repeat(scale, axis=1).repeat(scale, axis=2) if scale > 1 else video
 
 
 def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -58,10 +65,8 @@ def mark_frames(video: np.ndarray, given: Sequence[bool] | np.ndarray, width: in
         raise ValueError(f"need one flag per frame: video {video.shape}, {len(given)} flags")
     out = video.copy()
     colors = np.where(given[:, None], GIVEN_COLOR, GENERATED_COLOR).astype(np.uint8)[:, None, None]
-    for edge in (np.s_[:, :width], np.s_[:, -width:]):
-        out[edge] = colors
-    for edge in (np.s_[:, :, :width], np.s_[:, :, -width:]):
-        out[edge] = colors
+    for edge in (np.s_[:, :width], np.s_[:, -width:], np.s_[:, :, :width], np.s_[:, :, -width:]):
+        out[edge] = colors  # top, bottom, left, right
     return out
 
 

@@ -16,10 +16,12 @@ from simworld.cli.registry import command
 from simworld.data.format import load_manifest
 from simworld.data.shards import read_shard
 from simworld.models.serialization import CheckpointError
-from simworld.video import VIDEO_SUFFIXES, mark_frames, read_video, side_by_side, write_video
+from simworld.video import VIDEO_SUFFIXES, mark_frames, read_video, side_by_side, upscale, write_video
 from simworld.world_model import WorldModel
 
 ACTION_SOURCES = ("none", "input", "random")
+SAMPLES_GAP = 2
+"""White columns between the samples of mode=video|image, written side by side."""
 
 
 @dataclass
@@ -202,11 +204,13 @@ class Sampled:
         frames: uint8 (T, H, W, 3) the result, given frames included.
         given: bool (T,) which frames were given (kept from the input) rather than generated.
         first: the input frame index the result's frame 0 corresponds to (None: no such frame).
+        source: the input the frames came from (None: generated from scratch).
     """
 
     frames: np.ndarray
     given: np.ndarray
     first: int | None = None
+    source: Source | None = None
 
 
 def _given(T: int, kept: slice) -> np.ndarray:
@@ -222,7 +226,7 @@ def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
         acts = _random_actions(cfg, T) if cfg.actions == "random" and T > 1 else None
         seeds = [cfg.seed + i for i in range(cfg.num_samples)]
         videos = modes.generate_video(model, T, cfg.height, cfg.width, acts, cfg.num_samples, seeds).numpy()
-        return Sampled(side_by_side(*videos, gap=2), np.zeros(T, bool))
+        return Sampled(side_by_side(*videos, gap=SAMPLES_GAP), np.zeros(T, bool))
     if cfg.mode == "interpolate":
         modes.require_bidirectional(model, "mode=interpolate")
     if cfg.mode == "extend" and cfg.direction == "backward":
@@ -233,18 +237,18 @@ def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
         image = _span(src, cfg.start, cfg.start + 1, "input")[0]
         acts = _actions(cfg, src, cfg.start, cfg.num_frames)
         video = modes.image_to_video(model, image, cfg.num_frames, acts, cfg.seed).numpy()
-        return Sampled(video, _given(len(video), slice(0, 1)), cfg.start)
+        return Sampled(video, _given(len(video), slice(0, 1)), cfg.start, src)
     clip = _span(src, cfg.start, stop, "input")
     T = len(clip)
     if cfg.mode == "edit":
         video = modes.edit(model, clip, cfg.strength, _actions(cfg, src, cfg.start, T), cfg.seed).numpy()
-        return Sampled(video, np.zeros(T, bool), cfg.start)
+        return Sampled(video, np.zeros(T, bool), cfg.start, src)
     if cfg.mode == "extend":
         first = cfg.start if cfg.direction == "forward" else cfg.start - cfg.num_frames
         acts = _actions(cfg, src, first, T + cfg.num_frames)
         video = modes.extend(model, clip, cfg.num_frames, acts, cfg.direction, cfg.seed).numpy()
         kept = slice(0, T) if cfg.direction == "forward" else slice(cfg.num_frames, None)
-        return Sampled(video, _given(len(video), kept), first)
+        return Sampled(video, _given(len(video), kept), first, src)
     episode_b = cfg.episode if cfg.episode_b is None else cfg.episode_b
     src_b = read_source(cfg.input_b or cfg.input, episode_b)
     stop_b = len(src_b.frames) if cfg.length is None else cfg.start_b + cfg.length
@@ -261,13 +265,13 @@ def sample(cfg: SampleConfig, model: WorldModel) -> Sampled:
     acts = _actions(cfg, src, cfg.start, T + cfg.num_frames + len(clip_b))
     video = modes.interpolate(model, clip, clip_b, cfg.num_frames, acts, cfg.seed).numpy()
     given = _given(len(video), slice(0, T)) | _given(len(video), slice(T + cfg.num_frames, None))
-    return Sampled(video, given, cfg.start if contiguous else None)
+    return Sampled(video, given, cfg.start if contiguous else None, src)
 
 
-def _truth(cfg: SampleConfig, result: Sampled) -> np.ndarray:
+def _truth(result: Sampled) -> np.ndarray:
     """The input episode's frames over the result's span, for ``truth=true``."""
-    source = read_source(cfg.input, cfg.episode)
-    if source.actions is None:
+    source = result.source
+    if source is None or source.actions is None:
         raise ValueError("truth=true needs a dataset episode as input (a video file has no frames beyond it)")
     if result.first is None or result.first < 0:
         raise ValueError("truth=true: the result starts before the episode's first frame")
@@ -276,11 +280,11 @@ def _truth(cfg: SampleConfig, result: Sampled) -> np.ndarray:
 
 def compose(cfg: SampleConfig, result: Sampled) -> np.ndarray:
     """The video written: the result, upscaled, optionally framed and beside the truth."""
-    video = result.frames.repeat(cfg.scale, axis=1).repeat(cfg.scale, axis=2)
+    video = upscale(result.frames, cfg.scale)
     if cfg.mark_given:
         video = mark_frames(video, result.given, width=max(1, cfg.scale // 2))
     if cfg.truth:
-        truth = _truth(cfg, result).repeat(cfg.scale, axis=1).repeat(cfg.scale, axis=2)
+        truth = upscale(_truth(result), cfg.scale)
         if cfg.mark_given:
             truth = mark_frames(truth, np.ones(len(truth), bool), width=max(1, cfg.scale // 2))
         video = side_by_side(truth, video, gap=2 * cfg.scale)
@@ -305,7 +309,7 @@ def run(cfg: SampleConfig) -> int:
         return 1
     path = write_video(cfg.out, video, cfg.fps)
     T, H = result.frames.shape[:2]
-    W = (result.frames.shape[2] - 2 * (cfg.num_samples - 1)) // cfg.num_samples  # samples side by side
+    W = (result.frames.shape[2] - SAMPLES_GAP * (cfg.num_samples - 1)) // cfg.num_samples
     samples = f"{cfg.num_samples} samples of " if cfg.num_samples > 1 else ""
     print(f"mode={cfg.mode}: wrote {samples}{T} frames of {H}x{W} to {path}")
     return 0

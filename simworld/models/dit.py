@@ -215,15 +215,21 @@ class DiT(nn.Module):
             raise ValueError("this DiT has no extra conditioning (extra_cond_dim=0); pass extra=None")
         return cond
 
+    @property
+    def absolute(self) -> bool:
+        """True when tokens also get absolute fractional positions (``spatial_pos="fractional"``)."""
+        return self.config.spatial_pos == "fractional"
+
     def _trunk(
-        self, tokens: torch.Tensor, cond: torch.Tensor, layout: Layout, fractions: torch.Tensor
+        self, tokens: torch.Tensor, cond: torch.Tensor, layout: Layout, fractions: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Blocks and output layer: patch values (B, L, P) -> (prediction (B, L, P), features (B, L, D)).
 
-        ``fractions`` (L, 2) are the tokens' fractional (y, x) in their frames (``spatial_pos``).
+        ``fractions`` (L, 2) are the tokens' fractional (y, x) in their frames; None unless
+        ``spatial_pos`` is "fractional".
         """
         x = self.patch_embed(tokens.to(self.patch_embed.weight.dtype))  # (B, L, D)
-        if self.config.spatial_pos == "fractional":
+        if fractions is not None:
             x = x + spatial_embedding(fractions, x.shape[-1]).to(x.device, x.dtype)  # (B, L, D)
         for block in self.blocks:
             x = block(x, cond, layout)  # (B, L, D)
@@ -270,7 +276,7 @@ class DiT(nn.Module):
             T, H // p, W // p, cfg.causal, cfg.head_dim, cfg.rope_theta, latents.device, cache, write_cache
         )
         try:
-            fractions = grid_fractions(T, H // p, W // p, latents.device)  # (T*N, 2)
+            fractions = grid_fractions(T, H // p, W // p, latents.device) if self.absolute else None
             out, features = self._trunk(patchify(latents, p), cond, layout, fractions)  # (B, T*N, P/D)
         except BaseException:
             layout.finish(commit=False)
@@ -301,7 +307,9 @@ class DiT(nn.Module):
         cond = self.condition(
             packed.noise_levels, packed.actions, packed.action_mask, packed.extra, packed.extra_mask
         )  # (1, F, D)
-        fractions = packed_fractions(packed.positions, packed.clip_ids, packed.grids)  # (L, 2)
+        fractions = (
+            packed_fractions(packed.positions, packed.clip_ids, packed.grids) if self.absolute else None
+        )  # (L, 2)
         out, features = self._trunk(packed.tokens, cond, layout, fractions)  # (1, L, P), (1, L, D)
         results = []
         for pred, feat, (T, h, w) in zip(unpack(out, packed), unpack(features, packed), packed.grids):
