@@ -15,6 +15,14 @@ Per clip of T latent frames (Chen et al. 2024, "Diffusion Forcing"):
   ``schedule``), plus, when a head is given, reward MSE and termination BCE on frames that are
   nearly clean (t_f <= ``context_noise_max``), have their action, and have a target.
 
+With ``teacher_forcing=True`` (causal models) each clip is instead laid out twice in one pass: T
+context copies at timesteps U{0..context_noise_max} and T noisy copies at U{0..N-1}, every noisy
+copy attending to the context copies before it and to itself (``attention.teacher_forcing_mask``;
+CausVid, Yin et al. 2025). The v-MSE is taken over the noisy copies and the head is trained on
+the context copies. Every frame is then a next-frame prediction from a nearly clean past, the only
+situation autoregressive sampling meets, at twice the tokens per clip; diffusion forcing spends
+most of its frames on noisy pasts (whole-video generation), which the world model never samples.
+
 ``packed_diffusion_forcing_loss`` is the same objective on clips of different sizes packed into one
 sequence (NaViT-style mixed-size training, ``data.sizes``); on clips of one size it equals
 ``diffusion_forcing_loss``.
@@ -49,6 +57,8 @@ class DiffusionForcingConfig:
         extra_dropout: probability of replacing a frame's extra conditioning by its null.
         reward_weight: weight of the reward MSE.
         termination_weight: weight of the termination BCE.
+        teacher_forcing: train next-frame prediction from a nearly clean past for every frame
+            (module docstring; causal models, clips of one size) instead of diffusion forcing.
     """
 
     context_prob: float = 0.5
@@ -57,6 +67,7 @@ class DiffusionForcingConfig:
     extra_dropout: float = 0.1
     reward_weight: float = 1.0
     termination_weight: float = 1.0
+    teacher_forcing: bool = False
 
     def __post_init__(self) -> None:
         for name in ("context_prob", "action_dropout", "extra_dropout"):
@@ -232,6 +243,10 @@ def diffusion_forcing_loss(
             f"expected latents (B, T>=2, C, h, w) and actions (B, T-1, A); got "
             f"{tuple(latents.shape)} and {tuple(actions.shape)}"
         )
+    if config.teacher_forcing:
+        return _teacher_forcing_loss(
+            model, schedule, config, latents, actions, rewards, terminated, head, extra, generator
+        )
     N = schedule.num_train_timesteps
     d = _draw(B, T, tuple(latents.shape), latents, extra is not None, N, config, generator)
     noisy = schedule.add_noise(latents, d.noise, d.levels)  # (B, T, C, h, w)
@@ -246,6 +261,56 @@ def diffusion_forcing_loss(
         term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
         reward_loss, termination_loss = _head_losses(
             pred.reward, pred.termination_logit, usable, reward_target, term_target
+        )
+    return _total(config, diffusion, reward_loss, termination_loss)
+
+
+def _teacher_forcing_loss(
+    model: DiT,
+    schedule: NoiseSchedule,
+    config: DiffusionForcingConfig,
+    latents: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor | None,
+    terminated: torch.Tensor | None,
+    head: RewardTerminationHead | None,
+    extra: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> LossOutput:
+    """:func:`diffusion_forcing_loss` with ``config.teacher_forcing``: context copies, then noisy copies."""
+    if not model.config.causal:
+        raise ValueError("teacher forcing trains next-frame prediction; it needs temporal='causal'")
+    B, T = latents.shape[:2]
+    device, N = latents.device, schedule.num_train_timesteps
+    context = torch.randint(0, config.context_noise_max + 1, (B, T), generator=generator)
+    levels = torch.cat([context, torch.randint(0, N, (B, T), generator=generator)], 1).float().to(device)
+    noise = torch.randn((B, 2 * T, *latents.shape[2:]), generator=generator).to(device, latents.dtype)
+    keep = torch.rand(B, 2 * T, generator=generator).to(device) >= config.action_dropout  # (B, 2T)
+    extra_keep = None
+    if extra is not None:
+        extra_keep = torch.rand(B, 2 * T, generator=generator).to(device) >= config.extra_dropout
+        extra = torch.cat([extra, extra], 1)  # (B, 2T, E)
+    both = torch.cat([latents, latents], 1)  # (B, 2T, C, h, w)
+    noisy = schedule.add_noise(both, noise, levels)  # (B, 2T, C, h, w)
+    frame_actions, has_action = frame_aligned(actions)  # (B, T, A), (B, T)
+    out = model(
+        noisy,
+        levels,
+        torch.cat([frame_actions, frame_actions], 1),
+        torch.cat([has_action, has_action], 1) & keep,
+        extra=extra,
+        extra_mask=extra_keep,
+        teacher_forcing=True,
+    )
+    target = schedule.velocity(latents, noise[:, T:], levels[:, T:])  # (B, T, C, h, w)
+    diffusion = F.mse_loss(out.prediction[:, T:].float(), target.float())
+    reward_loss = termination_loss = diffusion.new_zeros(())
+    if head is not None and (rewards is not None or terminated is not None):
+        pred = head(out.features[:, :T])  # (B, T) each, on the context copies
+        reward_target = frame_aligned(rewards.float())[0] if rewards is not None else None
+        term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
+        reward_loss, termination_loss = _head_losses(
+            pred.reward, pred.termination_logit, has_action & keep[:, :T], reward_target, term_target
         )
     return _total(config, diffusion, reward_loss, termination_loss)
 
@@ -304,6 +369,11 @@ def packed_diffusion_forcing_loss(
         ValueError: no clips, fewer than 2 frames or mismatched shapes.
     """
     _check_packed(latents, actions)
+    if config.teacher_forcing:
+        raise ValueError(
+            "teacher forcing is implemented for clips of one size (data.sizes with one size); "
+            "mixed sizes train with diffusion forcing (objective.teacher_forcing=false)"
+        )
     lengths = [clip.shape[0] for clip in latents]
     numels = [clip.numel() for clip in latents]
     N = schedule.num_train_timesteps

@@ -10,6 +10,13 @@ of attention a DiT block uses:
 With ``causal=True`` temporal and full attention only see frames at the same or an earlier time
 (frame-causal block mask); otherwise they are bidirectional.
 
+``GridLayout(teacher_forcing=True)`` lays out a clip twice, as in teacher-forced training of
+autoregressive video diffusion (CausVid, Yin et al. 2025; MAGI-1): the first half holds the
+context copies of frames 0..T-1 (nearly clean), the second half their noisy copies at the same
+time positions. A context copy sees the context copies up to its own time; a noisy copy sees the
+context copies strictly before it and itself. Every noisy frame is then denoised exactly as in
+autoregressive sampling (clean past, noisy present) in one pass.
+
 ``GridLayout`` covers B clips of one size in frame-major order and reshapes tokens into groups
 (cheap); it can also attend over cached context frames (``KVCache``). ``PackedLayout`` covers clips of
 different sizes packed into one sequence (NaViT, Dehghani et al. 2023) and uses boolean masks
@@ -37,11 +44,26 @@ def _sdpa(
     return F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask, is_causal=causal)
 
 
+def teacher_forcing_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Frame mask (2T, 2T) of a teacher-forced clip: T context copies, then T noisy copies.
+
+    Context copy i sees context copies j <= i; noisy copy i sees context copies j < i and itself.
+    True = may attend.
+    """
+    i = torch.arange(T, device=device)
+    past_or_now = i[None, :] <= i[:, None]  # (T, T)
+    top = torch.cat([past_or_now, torch.zeros_like(past_or_now)], dim=1)  # context rows
+    bottom = torch.cat([i[None, :] < i[:, None], torch.eye(T, dtype=torch.bool, device=device)], dim=1)
+    return torch.cat([top, bottom], dim=0)  # (2T, 2T)
+
+
 class GridLayout:
     """B clips of T frames of h×w patches each, tokens in (t, y, x) order, optionally after cached frames.
 
     Without a cache, frames sit at time positions 0..T-1. With a ``KVCache`` they sit at the
-    cache's absolute frame indices and attend to the cached frames too (see ``kv_cache``).
+    cache's absolute frame indices and attend to the cached frames too (see ``kv_cache``). With
+    ``teacher_forcing`` the T frames are a clip's T/2 context copies then its T/2 noisy copies
+    (module docstring).
 
     Args:
         T: new frames in the sequence.
@@ -53,6 +75,11 @@ class GridLayout:
         device: device of the tokens.
         cache: KV cache of earlier frames (None: none).
         write_cache: append these frames to ``cache``.
+        teacher_forcing: the T frames are T/2 context copies then T/2 noisy copies (needs
+            ``causal``, an even T and no cache).
+
+    Raises:
+        ValueError: ``teacher_forcing`` with a bidirectional layout, an odd T or a cache.
     """
 
     def __init__(
@@ -66,9 +93,22 @@ class GridLayout:
         device: torch.device,
         cache: KVCache | None = None,
         write_cache: bool = False,
+        teacher_forcing: bool = False,
     ) -> None:
         self.T, self.h, self.w, self.N = T, h, w, h * w
         self.causal, self.cache = causal, cache
+        self.time_mask: torch.Tensor | None = None  # bool (T, T), True = may attend; None: default
+        if teacher_forcing:
+            if not causal or T % 2 or cache is not None:
+                raise ValueError(
+                    "teacher forcing needs a causal model, an even number of frames (context "
+                    f"copies + noisy copies) and no KV cache; got causal={causal}, T={T}, "
+                    f"cache={'yes' if cache is not None else 'none'}"
+                )
+            self.time_mask = teacher_forcing_mask(T // 2, device)
+            positions = grid_positions(T // 2, h, w, device=device).repeat(2, 1)  # (T*N, 3)
+            self.cos, self.sin = rope_angles(positions, head_dim, theta)
+            return
         t0 = 0
         if cache is not None:
             self.query_frames, self.key_frames = cache.begin(T, write_cache)
@@ -105,10 +145,16 @@ class GridLayout:
             return self._attend_cached(q, k, v, kind, layer)
         if kind == "temporal":
             groups = [rearrange(z, "b (t n) h d -> (b n) h t d", t=self.T) for z in (q, k, v)]
-            out = _sdpa(*groups, causal=self.causal)  # (B*N, H, T, hd)
+            if self.time_mask is not None:
+                out = _sdpa(*groups, mask=self.time_mask)  # (B*N, H, T, hd)
+            else:
+                out = _sdpa(*groups, causal=self.causal)  # (B*N, H, T, hd)
             return rearrange(out, "(b n) h t d -> b (t n) h d", n=self.N)
-        frames = torch.arange(self.T, device=q.device).repeat_interleave(self.N)  # (T*N,)
-        mask = frames[None, :] <= frames[:, None] if self.causal and self.T > 1 else None
+        if self.time_mask is not None:
+            mask = self.time_mask.repeat_interleave(self.N, 0).repeat_interleave(self.N, 1)  # (T*N, T*N)
+        else:
+            frames = torch.arange(self.T, device=q.device).repeat_interleave(self.N)  # (T*N,)
+            mask = frames[None, :] <= frames[:, None] if self.causal and self.T > 1 else None
         out = _sdpa(*(rearrange(z, "b l h d -> b h l d") for z in (q, k, v)), mask=mask)  # (B, H, L, hd)
         return rearrange(out, "b h l d -> b l h d")
 

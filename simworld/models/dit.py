@@ -245,6 +245,7 @@ class DiT(nn.Module):
         extra_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
         write_cache: bool = False,
+        teacher_forcing: bool = False,
     ) -> DiTOutput:
         """Predict v for every frame of B clips of equal size.
 
@@ -257,12 +258,16 @@ class DiT(nn.Module):
             extra_mask: bool (B, T) for ``extra``.
             cache: KV cache of context frames before these T frames (causal models only).
             write_cache: append these frames' keys/values to ``cache``.
+            teacher_forcing: the T frames are a clip's T/2 context copies then its T/2 noisy
+                copies at the same time positions (``attention.teacher_forcing_mask``; training
+                of causal models, no cache).
 
         Returns:
             ``DiTOutput`` with prediction (B, T, C, h, w) and features (B, T, N, D).
 
         Raises:
-            ValueError: shapes that do not fit, or a cache with a bidirectional model.
+            ValueError: shapes that do not fit, a cache with a bidirectional model, or teacher
+                forcing with a bidirectional model, an odd T or a cache.
         """
         B, T, C, H, W = self._check(latents, noise_levels, actions)
         if cache is not None and not self.config.causal:
@@ -273,7 +278,16 @@ class DiT(nn.Module):
         cond = self.condition(noise_levels, actions, action_mask, extra, extra_mask)  # (B, T, D)
         cfg = self.config
         layout = GridLayout(
-            T, H // p, W // p, cfg.causal, cfg.head_dim, cfg.rope_theta, latents.device, cache, write_cache
+            T,
+            H // p,
+            W // p,
+            cfg.causal,
+            cfg.head_dim,
+            cfg.rope_theta,
+            latents.device,
+            cache,
+            write_cache,
+            teacher_forcing,
         )
         try:
             fractions = grid_fractions(T, H // p, W // p, latents.device) if self.absolute else None

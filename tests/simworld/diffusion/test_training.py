@@ -13,6 +13,7 @@ from simworld.diffusion.training import (
     DiffusionForcingConfig,
     diffusion_forcing_loss,
     frame_aligned,
+    packed_diffusion_forcing_loss,
     sample_noise_levels,
 )
 from simworld.models.dit import DiT, DiTConfig
@@ -72,8 +73,36 @@ def test_loss_shapes_errors_and_head_terms():
         diffusion_forcing_loss(model, NoiseSchedule(), config, latents, actions[:, :1])
 
 
-def test_overfit_on_voxel_frames():
-    """A tiny DiT in pixel space fits a fixed batch of real voxel-world frames."""
+def test_teacher_forcing_loss_trains_noisy_copies_and_the_head_on_context_copies():
+    model = DiT(DiTConfig.preset("tiny", in_channels=3, patch_size=2))
+    head = RewardTerminationHead(RewardHeadConfig(in_dim=64, hidden=16))
+    latents, actions = torch.randn(2, 3, 3, 4, 4), torch.randn(2, 2, 21)
+    config = DiffusionForcingConfig(action_dropout=0.0, teacher_forcing=True)
+    kwargs = dict(rewards=torch.ones(2, 2), terminated=torch.ones(2, 2, dtype=torch.bool), head=head)
+    out = diffusion_forcing_loss(
+        model, NoiseSchedule(), config, latents, actions, generator=torch.Generator().manual_seed(0), **kwargs
+    )
+    # a zero-initialised DiT predicts v = 0: the loss is the mean v^2 of the T noisy copies only
+    g = torch.Generator().manual_seed(0)
+    context = torch.randint(0, config.context_noise_max + 1, (2, 3), generator=g)
+    levels = torch.randint(0, 1000, (2, 3), generator=g).float()
+    noise = torch.randn((2, 6, 3, 4, 4), generator=g)[:, 3:]
+    expected = (NoiseSchedule().velocity(latents, noise, levels) ** 2).mean()
+    assert context.max() <= 100
+    torch.testing.assert_close(out.diffusion, expected)
+    assert out.reward > 0 and out.termination > 0
+    out.loss.backward()
+    assert head.net[1].weight.grad is not None
+    bidirectional = DiT(DiTConfig.preset("tiny", in_channels=3, patch_size=2, temporal="bidirectional"))
+    with pytest.raises(ValueError, match="causal"):
+        diffusion_forcing_loss(bidirectional, NoiseSchedule(), config, latents, actions)
+    with pytest.raises(ValueError, match="clips of one size"):
+        packed_diffusion_forcing_loss(model, NoiseSchedule(), config, [latents[0]], [actions[0]])
+
+
+@pytest.mark.parametrize("teacher_forcing", [False, True])
+def test_overfit_on_voxel_frames(teacher_forcing):
+    """A tiny DiT in pixel space fits a fixed batch of real voxel-world frames, either objective."""
     env = gym.make("simworld/VoxelWorld-v0", width=32, height=32)
     traj = record_scripted(env, make_policy("explore"), steps=5, seed=0)
     env.close()
@@ -82,7 +111,7 @@ def test_overfit_on_voxel_frames():
     torch.manual_seed(0)
     model = DiT(DiTConfig.preset("tiny", in_channels=48, patch_size=2))
     optim = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    schedule, config = NoiseSchedule(), DiffusionForcingConfig()
+    schedule, config = NoiseSchedule(), DiffusionForcingConfig(teacher_forcing=teacher_forcing)
 
     def loss(seed: int) -> torch.Tensor:
         return diffusion_forcing_loss(

@@ -109,6 +109,42 @@ def test_kv_cache_matches_full_forward(attention, spatial_pos):
     torch.testing.assert_close(torch.cat([p.features for p in parts], 1), full.features, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("attention", ["factorized", "spacetime"])
+def test_teacher_forcing_denoises_each_frame_as_autoregressive_sampling_does(attention):
+    """Noisy copy i of a teacher-forced pass == the last frame of a causal pass over context 0..i-1 + it."""
+    model = tiny_dit(attention=attention, spatial_pos="fractional")
+    x, levels, actions = inputs(T=4)
+    noisy, noisy_levels, _ = inputs(T=4, seed=2)
+    tf = model(
+        torch.cat([x, noisy], 1),
+        torch.cat([levels, noisy_levels], 1),
+        torch.cat([actions, actions], 1),
+        teacher_forcing=True,
+    )
+    for i in range(4):
+        ar = model(
+            torch.cat([x[:, :i], noisy[:, i : i + 1]], 1),
+            torch.cat([levels[:, :i], noisy_levels[:, i : i + 1]], 1),
+            actions[:, : i + 1],
+        )
+        torch.testing.assert_close(tf.prediction[:, 4 + i], ar.prediction[:, i], atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            tf.prediction[:, i], model(x, levels, actions).prediction[:, i], atol=ATOL, rtol=0
+        )
+    changed = noisy.clone()
+    changed[:, 1] += 1.0  # a noisy copy reaches no other frame
+    other = model(torch.cat([x, changed], 1), torch.cat([levels, noisy_levels], 1), teacher_forcing=True)
+    plain = model(torch.cat([x, noisy], 1), torch.cat([levels, noisy_levels], 1), teacher_forcing=True)
+    keep = [f for f in range(8) if f != 5]
+    torch.testing.assert_close(other.prediction[:, keep], plain.prediction[:, keep], atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="even number of frames"):
+        model(x[:, :3], levels[:, :3], teacher_forcing=True)
+    with pytest.raises(ValueError, match="causal model"):
+        tiny_dit(temporal="bidirectional")(x, levels, teacher_forcing=True)
+    with pytest.raises(ValueError, match="no KV cache"):
+        model(x, levels, cache=KVCache(8), teacher_forcing=True)
+
+
 def test_kv_cache_window_is_bounded():
     model = tiny_dit()
     x, levels, actions = inputs(T=1)
