@@ -72,12 +72,17 @@ def _markdown(card: dict[str, Any]) -> str:
             f"- initialised from: `{source['path']}` ({steps} steps; dit weights sha256 "
             f"{source['dit_sha256']})\n"
         )
+    objective = ""
+    if card["stage"] != "vae":  # the DiT's training objective (simworld.diffusion.training)
+        tf = card.get("config", {}).get("model", {}).get("objective", {}).get("teacher_forcing", False)
+        objective = f"- objective: {'teacher forcing' if tf else 'diffusion forcing'}\n"
     return (
         f"# simworld model card ({card['stage']} stage)\n\n"
         f"- data: `{data['path']}` ({data['train_episodes']} training episodes, "
         f"window {data['window']}, {frames})\n"
         f"- steps: {card['steps']} of {card['max_steps']} ({card['samples_seen']} clips seen)\n"
         f"{init}"
+        f"{objective}"
         f"- wall time: {card['wall_seconds']:.1f} s\n"
         f"- device: {card['device']} x {card['world_size']} process(es), {card['precision']}\n"
         f"- hardware: {hw['cpu']} ({hw['cpu_count']} CPUs), {hw.get('gpu', 'no GPU')}, torch {hw['torch']}\n"

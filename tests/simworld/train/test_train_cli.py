@@ -66,3 +66,16 @@ def test_modes_recipe_runs_mixed_size_bidirectional_training(tmp_path: Path, tin
     assert card["windows"] == [4, 8, 12, 16] and [64, 48] in card["sizes"]  # the card says sizes were mixed
     md = (tmp_path / "modes" / "model_card.md").read_text()
     assert "mixed sizes 64x64, 32x32, 48x48, 48x64, 64x48, clips of 4, 8, 12, 16 frames" in md
+    assert "- objective: diffusion forcing" in md
+
+
+def test_teacher_forcing_run_says_so_in_its_card(
+    tmp_path: Path, tiny_overrides: Callable[..., list[str]]
+) -> None:
+    args = tiny_overrides(tmp_path / "tf", "trainer.max_steps=2", "model.objective.teacher_forcing=true")
+    assert main(["train", *args]) == 0
+    card = json.loads((tmp_path / "tf" / "model_card.json").read_text())
+    assert card["config"]["model"]["objective"]["teacher_forcing"] is True
+    assert card["final_losses"]["diffusion"] > 0
+    assert "- objective: teacher forcing" in (tmp_path / "tf" / "model_card.md").read_text()
+    assert WorldModel.load(tmp_path / "tf" / "checkpoint").dit.config.causal
