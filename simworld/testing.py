@@ -39,6 +39,7 @@ def build_tiny_checkpoint(
     seed: int = 0,
     temporal: str = "causal",
     extra_cond_dim: int = 0,
+    reference: str = "none",
 ) -> Path:
     """Write a random-weight checkpoint folder with bundled contexts; return the folder.
 
@@ -63,6 +64,7 @@ def build_tiny_checkpoint(
             (needed by backward extension and interpolation, ``simworld.modes``).
         extra_cond_dim: length of the DiT's extra conditioning embedding (``simworld.modes``'
             ``condition``); 0 = off.
+        reference: the DiT's reference mode ("none" or "previous": ``simworld.diffusion.reference``).
     """
 
     torch.manual_seed(seed)
@@ -74,6 +76,7 @@ def build_tiny_checkpoint(
             patch_size=patch_size,
             temporal=temporal,
             extra_cond_dim=extra_cond_dim,
+            reference=reference,
         )
     )
     head = RewardTerminationHead(RewardHeadConfig(in_dim=dit.config.hidden_size, hidden=16))

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from simworld.diffusion.generate import randn_per_env
+from simworld.diffusion.reference import predict, previous_frames
 from simworld.models.kv_cache import KVCache
 from simworld.world_model import WorldModel
 
@@ -81,12 +82,14 @@ class BatchedWorld:
         return self.model.max_context_frames
 
     def _encode(self, ctx: Context, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        """One env's window: context latents noised at the context level, levels, actions, mask."""
+        """One env's window: context latents noised at the context level, levels, actions, mask,
+        and the clean latents with each frame's reference (``simworld.diffusion.reference``)."""
         frames = torch.from_numpy(ctx.frames[-self.window :]).to(self.device)[None]  # (1, T, H, W, 3)
         T = frames.shape[1]
-        latents = self.model.latent_space.encode(frames).to(self.device, self.dtype)  # (1, T, C, h, w)
+        clean = self.model.latent_space.encode(frames).to(self.device, self.dtype)  # (1, T, C, h, w)
         level = float(self.model.sampler.context_noise_level)
         levels = torch.full((1, T), level, device=self.device)
+        latents = clean
         if level > 0:
             noise = randn_per_env(latents.shape, [gen], self.device, self.dtype)
             latents = self.model.schedule.add_noise(latents, noise, levels)
@@ -96,7 +99,14 @@ class BatchedWorld:
         if T > 1:
             actions[0, 1:] = torch.from_numpy(ctx.actions[-(T - 1) :]).to(self.device, self.dtype)
             mask[0, 1:] = True
-        return {"latents": latents, "levels": levels, "actions": actions, "mask": mask}
+        return {
+            "latents": latents,
+            "levels": levels,
+            "actions": actions,
+            "mask": mask,
+            "clean": clean,
+            "reference": previous_frames(clean),
+        }
 
     @staticmethod
     def _pad(row: dict[str, torch.Tensor], L: int) -> dict[str, torch.Tensor]:
@@ -158,11 +168,14 @@ class BatchedWorld:
             self.ar.window[k][idx] = value
         L = stacked["latents"].shape[1]
         part = KVCache(self.window, first_frame=self.ar.cache.next_frame - L)
-        self.model.dit(
+        predict(
+            self.model.dit,
+            self.model.schedule,
             stacked["latents"],
             stacked["levels"],
             stacked["actions"],
             stacked["mask"],
+            reference=stacked["reference"],
             cache=part,
             write_cache=True,
         )
@@ -182,11 +195,14 @@ class BatchedWorld:
         self.ar.window = window
         self.ar.cache = KVCache(self.window) if self.ar.use_kv_cache else None
         if self.ar.cache is not None:  # prefill the cache with every row's window
-            self.model.dit(
+            predict(
+                self.model.dit,
+                self.model.schedule,
                 window["latents"],
                 window["levels"],
                 window["actions"],
                 window["mask"],
+                reference=window["reference"],
                 cache=self.ar.cache,
                 write_cache=True,
             )

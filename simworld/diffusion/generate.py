@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from simworld.diffusion.reference import predict, previous_frames
 from simworld.diffusion.samplers import Sampler, SamplerConfig
 from simworld.diffusion.schedule import NoiseSchedule
 from simworld.models.dit import DiT
@@ -140,33 +141,57 @@ class AutoregressiveSampler:
         latents, actions, action_mask = latents[:, keep], actions[:, keep], action_mask[:, keep]
         self.extra = extra
         fed, levels = self._context_input(latents, generators)
+        reference = previous_frames(latents)  # the window's first frame has none (zeros)
         self.cache = KVCache(self.max_context_frames) if self.use_kv_cache else None
-        out = self.model(
+        out = predict(
+            self.model,
+            self.schedule,
             fed,
             levels,
             actions,
             action_mask,
+            reference=reference,
             extra=self._extra(latents.shape[1]),
             cache=self.cache,
             write_cache=True,
         )
-        self.window = {"latents": fed, "levels": levels, "actions": actions, "mask": action_mask}
+        self.window = {
+            "latents": fed,
+            "levels": levels,
+            "actions": actions,
+            "mask": action_mask,
+            "clean": latents,  # the newest clean latent is the next frame's reference
+            "reference": reference,
+        }
         return out.features
 
     def _run(self, x: torch.Tensor, t: float, actions: torch.Tensor, mask: torch.Tensor, write: bool):
         """Run the model on the newest frame x (B, 1, ...) at timestep t given the context."""
         B = x.shape[0]
         levels = torch.full((B, 1), t, device=x.device)
-        if self.cache is not None:
-            return self.model(
-                x, levels, actions, mask, extra=self._extra(1), cache=self.cache, write_cache=write
-            )
         w = self.window
-        out = self.model(
+        reference = w["clean"][:, -1:]  # (B, 1, C, h, w): the previous frame
+        if self.cache is not None:
+            return predict(
+                self.model,
+                self.schedule,
+                x,
+                levels,
+                actions,
+                mask,
+                reference=reference,
+                extra=self._extra(1),
+                cache=self.cache,
+                write_cache=write,
+            )
+        out = predict(
+            self.model,
+            self.schedule,
             torch.cat([w["latents"], x], 1),
             torch.cat([w["levels"], levels], 1),
             torch.cat([w["actions"], actions], 1),
             torch.cat([w["mask"], mask], 1),
+            reference=torch.cat([w["reference"], reference], 1),
             extra=self._extra(w["latents"].shape[1] + 1),
         )
         return type(out)(out.prediction[:, -1:], out.features[:, -1:])
@@ -200,14 +225,26 @@ class AutoregressiveSampler:
         fed, levels = self._context_input(x, generators)
         on = torch.ones(acts.shape[:2], dtype=torch.bool, device=x.device)
         out = self._run(fed, float(levels[0, 0]), acts, on, write=True)
-        self._append(fed, levels, acts, on)
+        self._append(fed, levels, acts, on, x)
         return FrameResult(latent=x[:, 0], features=out.features[:, 0])
 
     def _append(
-        self, fed: torch.Tensor, levels: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
+        self,
+        fed: torch.Tensor,
+        levels: torch.Tensor,
+        actions: torch.Tensor,
+        mask: torch.Tensor,
+        clean: torch.Tensor,
     ) -> None:
-        """Add the new frame to the uncached window, keeping ``max_context_frames``."""
-        new = {"latents": fed, "levels": levels, "actions": actions, "mask": mask}
+        """Add the new frame (fed and ``clean`` latents) to the window, keeping ``max_context_frames``."""
+        new = {
+            "latents": fed,
+            "levels": levels,
+            "actions": actions,
+            "mask": mask,
+            "clean": clean,
+            "reference": self.window["clean"][:, -1:],
+        }
         self.window = {
             k: torch.cat([v, new[k]], 1)[:, -self.max_context_frames :] for k, v in self.window.items()
         }
@@ -247,6 +284,9 @@ def generate(
     ``x ← α' x̂_0 + σ' ε̂`` with (x̂_0, ε̂) from the model's v; a frame whose level does not change
     is left as it is. Level -1 means clean: frames given at -1 throughout are conditioning frames
     and come back unchanged. Guidance drops the actions of the frames being denoised at a step.
+    A previous-frame reference model (``DiTConfig.reference``) gets each frame's predecessor as
+    its reference: the clean latent when that frame is clean at the step, else its x̂_0 from the
+    previous step (zeros at the first).
 
     Args:
         model: the DiT.
@@ -275,17 +315,22 @@ def generate(
     if noise is None:
         noise = randn_per_env(latents.shape, generators, latents.device, latents.dtype)
     x = schedule.add_noise(latents, noise, levels[0])  # (B, T, C, h, w)
+    estimate = torch.zeros_like(x)  # x̂_0 of the frames not yet clean (reference models)
     for s in range(levels.shape[0] - 1):
         t, t_next = levels[s], levels[s + 1]  # (B, T)
         moving = t_next != t
-        v = model(x, t.clamp(min=0), actions, action_mask, extra=extra).prediction
+        # a frame's reference is its predecessor: clean if it is, else its latest estimate
+        known = torch.where((t < 0).reshape(B, T, 1, 1, 1), x, estimate)
+        run = dict(reference=previous_frames(known), extra=extra)
+        v = predict(model, schedule, x, t.clamp(min=0), actions, action_mask, **run).prediction
         if guidance_scale != 1.0 and actions is not None:
             v = guide(
                 v,
-                model(x, t.clamp(min=0), actions, action_mask & ~moving, extra=extra).prediction,
+                predict(model, schedule, x, t.clamp(min=0), actions, action_mask & ~moving, **run).prediction,
                 guidance_scale,
             )
         x0, eps = schedule.x0_eps(x, v, t)
+        estimate = x0
         stepped = schedule.add_noise(x0, eps, t_next)
         x = torch.where(moving.reshape(B, T, 1, 1, 1), stepped, x)
     return x

@@ -23,6 +23,10 @@ the context copies. Every frame is then a next-frame prediction from a nearly cl
 situation autoregressive sampling meets, at twice the tokens per clip; diffusion forcing spends
 most of its frames on noisy pasts (whole-video generation), which the world model never samples.
 
+Models with ``reference="previous"`` get each frame's clean predecessor as its reference
+(``simworld.diffusion.reference``; zeros for a clip's first frame); the loss is still the v-MSE
+of the frames.
+
 ``packed_diffusion_forcing_loss`` is the same objective on clips of different sizes packed into one
 sequence (NaViT-style mixed-size training, ``data.sizes``); on clips of one size it equals
 ``diffusion_forcing_loss``.
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from simworld.diffusion.reference import predict, previous_frames
 from simworld.diffusion.schedule import NoiseSchedule
 from simworld.models.dit import DiT
 from simworld.models.heads import RewardTerminationHead
@@ -251,7 +256,17 @@ def diffusion_forcing_loss(
     d = _draw(B, T, tuple(latents.shape), latents, extra is not None, N, config, generator)
     noisy = schedule.add_noise(latents, d.noise, d.levels)  # (B, T, C, h, w)
     frame_actions, has_action = frame_aligned(actions)  # (B, T, A), (B, T)
-    out = model(noisy, d.levels, frame_actions, has_action & d.keep, extra=extra, extra_mask=d.extra_keep)
+    out = predict(
+        model,
+        schedule,
+        noisy,
+        d.levels,
+        frame_actions,
+        has_action & d.keep,
+        reference=previous_frames(latents),
+        extra=extra,
+        extra_mask=d.extra_keep,
+    )
     diffusion = F.mse_loss(out.prediction.float(), schedule.velocity(latents, d.noise, d.levels).float())
     reward_loss = termination_loss = diffusion.new_zeros(())
     if head is not None and (rewards is not None or terminated is not None):
@@ -293,11 +308,15 @@ def _teacher_forcing_loss(
     both = torch.cat([latents, latents], 1)  # (B, 2T, C, h, w)
     noisy = schedule.add_noise(both, noise, levels)  # (B, 2T, C, h, w)
     frame_actions, has_action = frame_aligned(actions)  # (B, T, A), (B, T)
-    out = model(
+    reference = previous_frames(latents)
+    out = predict(
+        model,
+        schedule,
         noisy,
         levels,
         torch.cat([frame_actions, frame_actions], 1),
         torch.cat([has_action, has_action], 1) & keep,
+        reference=torch.cat([reference, reference], 1),
         extra=extra,
         extra_mask=extra_keep,
         teacher_forcing=True,
@@ -373,6 +392,11 @@ def packed_diffusion_forcing_loss(
         raise ValueError(
             "teacher forcing is implemented for clips of one size (data.sizes with one size); "
             "mixed sizes train with diffusion forcing (objective.teacher_forcing=false)"
+        )
+    if model.config.reference != "none":
+        raise ValueError(
+            "a previous-frame reference model (reference='previous') trains on clips of one size; "
+            "mixed sizes need reference='none'"
         )
     lengths = [clip.shape[0] for clip in latents]
     numels = [clip.numel() for clip in latents]

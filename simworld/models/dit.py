@@ -35,6 +35,7 @@ from simworld.models.spatial_pos import SPATIAL_POS_MODES, grid_fractions, packe
 
 ATTENTION_MODES = ("factorized", "spacetime")
 TEMPORAL_MODES = ("causal", "bidirectional")
+REFERENCE_MODES = ("none", "previous")
 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"hidden_size": 64, "depth": 2, "num_heads": 2},
@@ -68,6 +69,9 @@ class DiTConfig:
         spatial_pos: "none" (RoPE only: positions are relative) or "fractional" (also a fixed
             sin-cos embedding of each token's fractional (y, x) in its frame, for any frame size:
             ``simworld.models.spatial_pos``); parameter-free, so it does not change the tensors.
+        reference: "none" or "previous": denoise each frame relative to the previous frame's clean
+            latent (``simworld.diffusion.reference``; the patch embedding reads 2C channels and
+            callers go through ``reference.predict``).
     """
 
     in_channels: int = 4
@@ -84,8 +88,9 @@ class DiTConfig:
     timestep_channels: int = 256
     qk_norm: bool = True
     spatial_pos: str = "none"
+    reference: str = "none"
 
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ("spatial_pos",)
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("spatial_pos", "reference")
     """Fields a checkpoint may lack (written before they existed; the default is the old behaviour)."""
 
     def __post_init__(self) -> None:
@@ -95,6 +100,8 @@ class DiTConfig:
             raise ValueError(f"temporal must be one of {TEMPORAL_MODES}, got {self.temporal!r}")
         if self.spatial_pos not in SPATIAL_POS_MODES:
             raise ValueError(f"spatial_pos must be one of {SPATIAL_POS_MODES}, got {self.spatial_pos!r}")
+        if self.reference not in REFERENCE_MODES:
+            raise ValueError(f"reference must be one of {REFERENCE_MODES}, got {self.reference!r}")
         for name in ("in_channels", "patch_size", "hidden_size", "depth", "num_heads", "action_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -112,6 +119,11 @@ class DiTConfig:
     def head_dim(self) -> int:
         """Channels per attention head."""
         return self.hidden_size // self.num_heads
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the DiT reads per latent pixel: C, or 2C with a previous-frame reference."""
+        return self.in_channels * (2 if self.reference == "previous" else 1)
 
     @property
     def causal(self) -> bool:
@@ -159,7 +171,7 @@ class DiT(nn.Module):
         self.config = config
         D, p, C = config.hidden_size, config.patch_size, config.in_channels
         kinds = ("full",) if config.attention == "spacetime" else ("spatial", "temporal")
-        self.patch_embed = nn.Linear(C * p * p, D)
+        self.patch_embed = nn.Linear(config.input_channels * p * p, D)
         self.noise_embed = NoiseLevelEmbedding(D, config.timestep_channels)
         self.action_embed = ActionEncoder(config.action_dim, D)
         self.extra_embed = MaskedEmbedding(config.extra_cond_dim, D) if config.extra_cond_dim else None
@@ -338,12 +350,12 @@ class DiT(nn.Module):
         cfg = self.config
         if (
             latents.ndim != 5
-            or latents.shape[2] != cfg.in_channels
+            or latents.shape[2] != cfg.input_channels
             or latents.shape[-1] % cfg.patch_size
             or latents.shape[-2] % cfg.patch_size
         ):
             raise ValueError(
-                f"expected latents (B, T, {cfg.in_channels}, h, w) with h, w divisible by "
+                f"expected latents (B, T, {cfg.input_channels}, h, w) with h, w divisible by "
                 f"{cfg.patch_size}, got {tuple(latents.shape)}"
             )
         B, T, C, H, W = latents.shape

@@ -36,6 +36,8 @@ class ModelConfig:
         qk_norm: RMSNorm on queries and keys.
         spatial_pos: "none" (RoPE only) or "fractional" (also an absolute sin-cos embedding of
             each token's fractional position in its frame: ``simworld.models.spatial_pos``).
+        reference: "none" or "previous" (denoise each frame relative to the previous frame's
+            clean latent: ``simworld.diffusion.reference``).
         head_hidden: hidden width of the reward/termination head.
         max_context_frames: sliding context window stored in the checkpoint for sampling.
         objective: diffusion-forcing objective (context noise, action dropout, head weights).
@@ -49,6 +51,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     qk_norm: bool = True
     spatial_pos: str = "none"
+    reference: str = "none"
     head_hidden: int = 256
     max_context_frames: int = 32
     objective: DiffusionForcingConfig = field(default_factory=DiffusionForcingConfig)
@@ -73,6 +76,7 @@ class ModelConfig:
             mlp_ratio=self.mlp_ratio,
             qk_norm=self.qk_norm,
             spatial_pos=self.spatial_pos,
+            reference=self.reference,
         )
 
 

@@ -16,6 +16,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
+def reference_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like ``checkpoint``, with a DiT that denoises relative to the previous frame."""
+    return str(build_tiny_checkpoint(tmp_path_factory.mktemp("ref") / "tiny", reference="previous"))
+
+
+@pytest.fixture(scope="session")
 def bare_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny checkpoint without bundled contexts or a recorded real env."""
     return build_tiny_checkpoint(tmp_path_factory.mktemp("bare") / "tiny", num_contexts=0)

@@ -4,6 +4,7 @@ left exactly as they were, and the reset row continues as a freshly started env 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from envs.learned.contexts import Context
@@ -36,21 +37,24 @@ def _run(world: BatchedWorld, start: int, steps: int) -> np.ndarray:
     )
 
 
-def test_a_partial_reset_leaves_the_other_envs_untouched(checkpoint: str) -> None:
+@pytest.mark.parametrize("kind", ["checkpoint", "reference_checkpoint"])
+def test_a_partial_reset_leaves_the_other_envs_untouched(kind: str, request: pytest.FixtureRequest) -> None:
+    checkpoint = request.getfixturevalue(kind)
     a, b = _world(checkpoint), _world(checkpoint)
     _run(a, 0, 12), _run(b, 0, 12)  # past the 8-frame window: the cache has wrapped
     calls: list[int] = []
-    dit = b.model.dit
-    b.model.dit = lambda latents, *args, **kw: (calls.append(latents.shape[0]), dit(latents, *args, **kw))[1]
+    hook = b.model.dit.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     b.reset_rows({1: _context(99, 8)}, {1: 7}, [0] * 3)
-    b.model.dit = dit
+    hook.remove()
     assert calls == [1]  # one forward over the reset row only
     fa, fb = _run(a, 12, 6), _run(b, 12, 6)
     assert np.array_equal(fa[[0, 2]], fb[[0, 2]])  # the kept envs go on bit for bit
     assert not np.array_equal(fa[1], fb[1])
 
 
-def test_the_reset_row_continues_like_a_fresh_start(checkpoint: str) -> None:
+@pytest.mark.parametrize("kind", ["checkpoint", "reference_checkpoint"])
+def test_the_reset_row_continues_like_a_fresh_start(kind: str, request: pytest.FixtureRequest) -> None:
+    checkpoint = request.getfixturevalue(kind)
     world = _world(checkpoint)
     _run(world, 0, 12)
     world.reset_rows({1: _context(99, 8)}, {1: 7}, [0] * 3)

@@ -53,8 +53,11 @@ def run(
     )
 
 
-@pytest.mark.parametrize("name", SAMPLER_NAMES)
-def test_kv_cache_equals_recomputation(model, schedule, name):
+@pytest.mark.parametrize(
+    ("name", "reference"), [(name, "none") for name in SAMPLER_NAMES] + [("ddim", "previous")]
+)
+def test_kv_cache_equals_recomputation(model, schedule, name, reference):
+    model = model if reference == "none" else tiny_dit(reference=reference)
     config = SamplerConfig(name=name, num_inference_steps=3, guidance_scale=2.0, context_noise_level=15)
     cached = run(model, schedule, config, frames=3, use_kv_cache=True)
     uncached = run(model, schedule, config, frames=3, use_kv_cache=False)
@@ -114,8 +117,10 @@ def test_bidirectional_model_refuses_the_cache(schedule):
         AutoregressiveSampler(tiny_dit(), schedule, SamplerConfig(), 4).next_frame(torch.zeros(B, FLAT_DIM))
 
 
-def test_per_frame_generate_matches_autoregressive_ddim(model, schedule):
+@pytest.mark.parametrize("reference", ["none", "previous"])
+def test_per_frame_generate_matches_autoregressive_ddim(model, schedule, reference):
     """generate() with a per-frame schedule that only moves the last frame == the DDIM AR step."""
+    model = model if reference == "none" else tiny_dit(reference=reference)
     latents, actions, mask = context()
     new_action = torch.randn(B, FLAT_DIM)
     ar = AutoregressiveSampler(
