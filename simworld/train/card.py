@@ -74,8 +74,12 @@ def _markdown(card: dict[str, Any]) -> str:
         )
     objective = ""
     if card["stage"] != "vae":  # the DiT's training objective (simworld.diffusion.training)
-        tf = card.get("config", {}).get("model", {}).get("objective", {}).get("teacher_forcing", False)
-        objective = f"- objective: {'teacher forcing' if tf else 'diffusion forcing'}\n"
+        model = card.get("config", {}).get("model", {})
+        tf = model.get("objective", {}).get("teacher_forcing", False)
+        reference = (
+            ", denoised relative to the previous frame" if model.get("reference") == "previous" else ""
+        )
+        objective = f"- objective: {'teacher forcing' if tf else 'diffusion forcing'}{reference}\n"
     return (
         f"# simworld model card ({card['stage']} stage)\n\n"
         f"- data: `{data['path']}` ({data['train_episodes']} training episodes, "

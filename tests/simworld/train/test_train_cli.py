@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simworld.cli import main
@@ -69,13 +70,23 @@ def test_modes_recipe_runs_mixed_size_bidirectional_training(tmp_path: Path, tin
     assert "- objective: diffusion forcing" in md
 
 
-def test_teacher_forcing_run_says_so_in_its_card(
+def test_teacher_forcing_reference_run_says_so_in_its_card_and_steps(
     tmp_path: Path, tiny_overrides: Callable[..., list[str]]
 ) -> None:
-    args = tiny_overrides(tmp_path / "tf", "trainer.max_steps=2", "model.objective.teacher_forcing=true")
+    args = tiny_overrides(
+        tmp_path / "tf",
+        "trainer.max_steps=2",
+        "model.objective.teacher_forcing=true",
+        "model.reference=previous",
+    )
     assert main(["train", *args]) == 0
     card = json.loads((tmp_path / "tf" / "model_card.json").read_text())
     assert card["config"]["model"]["objective"]["teacher_forcing"] is True
     assert card["final_losses"]["diffusion"] > 0
-    assert "- objective: teacher forcing" in (tmp_path / "tf" / "model_card.md").read_text()
-    assert WorldModel.load(tmp_path / "tf" / "checkpoint").dit.config.causal
+    md = (tmp_path / "tf" / "model_card.md").read_text()
+    assert "- objective: teacher forcing, denoised relative to the previous frame" in md
+    model = WorldModel.load(tmp_path / "tf" / "checkpoint")
+    assert model.dit.config.causal and model.dit.config.reference == "previous"
+    H, W = model.frame_size
+    model.reset(np.zeros((1, 2, H, W, 3), np.uint8), seed=0)  # the learned path runs on it
+    assert model.step(np.zeros((1, model.dit.config.action_dim), np.float32)).frames.shape[-3:] == (H, W, 3)
