@@ -162,10 +162,13 @@ def _draw(
     config: DiffusionForcingConfig,
     generator: torch.Generator | None,
     lengths: torch.Tensor | None = None,
+    levels: torch.Tensor | None = None,
 ) -> _Draws:
-    """Noise levels, noise (on ``like``'s device and dtype), action and extra dropout."""
+    """Noise levels (``sample_noise_levels`` unless ``levels`` (B, T) are given), noise (on ``like``'s
+    device and dtype), action and extra dropout."""
     device = like.device
-    levels = sample_noise_levels(B, T, num_timesteps, config, generator, device, lengths)  # (B, T)
+    if levels is None:
+        levels = sample_noise_levels(B, T, num_timesteps, config, generator, device, lengths)  # (B, T)
     noise = torch.randn(noise_shape, generator=generator).to(device=device, dtype=like.dtype)
     keep = torch.rand(B, T, generator=generator).to(device) >= config.action_dropout
     extra_keep = (
@@ -199,6 +202,27 @@ def _head_losses(
         bce = F.binary_cross_entropy_with_logits(termination_logit, termination_target, reduction="none")
         termination_loss = (bce * usable).sum() / n
     return reward_loss, termination_loss
+
+
+def _clip_head_losses(
+    head: RewardTerminationHead | None,
+    features: torch.Tensor,
+    usable: torch.Tensor,
+    rewards: torch.Tensor | None,
+    terminated: torch.Tensor | None,
+    zero: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reward MSE and termination BCE of the head on frame features (B, T, N, D) of clips.
+
+    ``rewards`` / ``terminated`` are per step (B, T-1) and get frame-aligned here; ``usable`` (B, T)
+    picks the frames that count. Without a head or targets both terms are ``zero``.
+    """
+    if head is None or (rewards is None and terminated is None):
+        return zero, zero
+    pred = head(features)  # (B, T) each
+    reward_target = frame_aligned(rewards.float())[0] if rewards is not None else None
+    term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
+    return _head_losses(pred.reward, pred.termination_logit, usable, reward_target, term_target)
 
 
 def _total(
@@ -268,15 +292,10 @@ def diffusion_forcing_loss(
         extra_mask=d.extra_keep,
     )
     diffusion = F.mse_loss(out.prediction.float(), schedule.velocity(latents, d.noise, d.levels).float())
-    reward_loss = termination_loss = diffusion.new_zeros(())
-    if head is not None and (rewards is not None or terminated is not None):
-        usable = has_action & d.keep & (d.levels <= config.context_noise_max)  # (B, T)
-        pred = head(out.features)  # (B, T) each
-        reward_target = frame_aligned(rewards.float())[0] if rewards is not None else None
-        term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
-        reward_loss, termination_loss = _head_losses(
-            pred.reward, pred.termination_logit, usable, reward_target, term_target
-        )
+    usable = has_action & d.keep & (d.levels <= config.context_noise_max)  # (B, T)
+    reward_loss, termination_loss = _clip_head_losses(
+        head, out.features, usable, rewards, terminated, diffusion.new_zeros(())
+    )
     return _total(config, diffusion, reward_loss, termination_loss)
 
 
@@ -296,41 +315,44 @@ def _teacher_forcing_loss(
     if not model.config.causal:
         raise ValueError("teacher forcing trains next-frame prediction; it needs temporal='causal'")
     B, T = latents.shape[:2]
-    device, N = latents.device, schedule.num_train_timesteps
+    N = schedule.num_train_timesteps
     context = torch.randint(0, config.context_noise_max + 1, (B, T), generator=generator)
-    levels = torch.cat([context, torch.randint(0, N, (B, T), generator=generator)], 1).float().to(device)
-    noise = torch.randn((B, 2 * T, *latents.shape[2:]), generator=generator).to(device, latents.dtype)
-    keep = torch.rand(B, 2 * T, generator=generator).to(device) >= config.action_dropout  # (B, 2T)
-    extra_keep = None
+    levels = torch.cat([context, torch.randint(0, N, (B, T), generator=generator)], 1).float()
+    noise_shape = (B, 2 * T, *latents.shape[2:])
+    d = _draw(
+        B,
+        2 * T,
+        noise_shape,
+        latents,
+        extra is not None,
+        N,
+        config,
+        generator,
+        levels=levels.to(latents.device),
+    )
     if extra is not None:
-        extra_keep = torch.rand(B, 2 * T, generator=generator).to(device) >= config.extra_dropout
         extra = torch.cat([extra, extra], 1)  # (B, 2T, E)
     both = torch.cat([latents, latents], 1)  # (B, 2T, C, h, w)
-    noisy = schedule.add_noise(both, noise, levels)  # (B, 2T, C, h, w)
+    noisy = schedule.add_noise(both, d.noise, d.levels)  # (B, 2T, C, h, w)
     frame_actions, has_action = frame_aligned(actions)  # (B, T, A), (B, T)
     reference = previous_frames(latents)
     out = predict(
         model,
         schedule,
         noisy,
-        levels,
+        d.levels,
         torch.cat([frame_actions, frame_actions], 1),
-        torch.cat([has_action, has_action], 1) & keep,
+        torch.cat([has_action, has_action], 1) & d.keep,
         reference=torch.cat([reference, reference], 1),
         extra=extra,
-        extra_mask=extra_keep,
+        extra_mask=d.extra_keep,
         teacher_forcing=True,
     )
-    target = schedule.velocity(latents, noise[:, T:], levels[:, T:])  # (B, T, C, h, w)
+    target = schedule.velocity(latents, d.noise[:, T:], d.levels[:, T:])  # (B, T, C, h, w)
     diffusion = F.mse_loss(out.prediction[:, T:].float(), target.float())
-    reward_loss = termination_loss = diffusion.new_zeros(())
-    if head is not None and (rewards is not None or terminated is not None):
-        pred = head(out.features[:, :T])  # (B, T) each, on the context copies
-        reward_target = frame_aligned(rewards.float())[0] if rewards is not None else None
-        term_target = frame_aligned(terminated.float())[0] if terminated is not None else None
-        reward_loss, termination_loss = _head_losses(
-            pred.reward, pred.termination_logit, has_action & keep[:, :T], reward_target, term_target
-        )
+    reward_loss, termination_loss = _clip_head_losses(  # on the context copies
+        head, out.features[:, :T], has_action & d.keep[:, :T], rewards, terminated, diffusion.new_zeros(())
+    )
     return _total(config, diffusion, reward_loss, termination_loss)
 
 
