@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from simworld.diffusion.generate import randn_per_env
-from simworld.diffusion.reference import predict, previous_frames
+from simworld.diffusion.reference import predict, previous_frames, uses_reference
 from simworld.models.kv_cache import KVCache
 from simworld.world_model import WorldModel
 
@@ -82,8 +82,9 @@ class BatchedWorld:
         return self.model.max_context_frames
 
     def _encode(self, ctx: Context, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        """One env's window: context latents noised at the context level, levels, actions, mask,
-        and the clean latents with each frame's reference (``simworld.diffusion.reference``)."""
+        """One env's window: context latents noised at the context level, levels, actions, mask, and
+        for a reference model the clean latents with each frame's reference
+        (``simworld.diffusion.reference``)."""
         frames = torch.from_numpy(ctx.frames[-self.window :]).to(self.device)[None]  # (1, T, H, W, 3)
         T = frames.shape[1]
         clean = self.model.latent_space.encode(frames).to(self.device, self.dtype)  # (1, T, C, h, w)
@@ -99,14 +100,10 @@ class BatchedWorld:
         if T > 1:
             actions[0, 1:] = torch.from_numpy(ctx.actions[-(T - 1) :]).to(self.device, self.dtype)
             mask[0, 1:] = True
-        return {
-            "latents": latents,
-            "levels": levels,
-            "actions": actions,
-            "mask": mask,
-            "clean": clean,
-            "reference": previous_frames(clean),
-        }
+        row = {"latents": latents, "levels": levels, "actions": actions, "mask": mask}
+        if uses_reference(self.model.dit):  # the keys the sampler's window has (AutoregressiveSampler.reset)
+            row.update(clean=clean, reference=previous_frames(clean))
+        return row
 
     @staticmethod
     def _pad(row: dict[str, torch.Tensor], L: int) -> dict[str, torch.Tensor]:
@@ -175,7 +172,7 @@ class BatchedWorld:
             stacked["levels"],
             stacked["actions"],
             stacked["mask"],
-            reference=stacked["reference"],
+            reference=stacked.get("reference"),
             cache=part,
             write_cache=True,
         )
@@ -202,7 +199,7 @@ class BatchedWorld:
                 window["levels"],
                 window["actions"],
                 window["mask"],
-                reference=window["reference"],
+                reference=window.get("reference"),
                 cache=self.ar.cache,
                 write_cache=True,
             )

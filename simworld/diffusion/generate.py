@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from simworld.diffusion.reference import predict, previous_frames
+from simworld.diffusion.reference import predict, previous_frames, uses_reference
 from simworld.diffusion.samplers import Sampler, SamplerConfig
 from simworld.diffusion.schedule import NoiseSchedule
 from simworld.models.dit import DiT
@@ -155,14 +155,9 @@ class AutoregressiveSampler:
             cache=self.cache,
             write_cache=True,
         )
-        self.window = {
-            "latents": fed,
-            "levels": levels,
-            "actions": actions,
-            "mask": action_mask,
-            "clean": latents,  # the newest clean latent is the next frame's reference
-            "reference": reference,
-        }
+        self.window = {"latents": fed, "levels": levels, "actions": actions, "mask": action_mask}
+        if uses_reference(self.model):  # kept only when used: the window is copied every step
+            self.window.update(clean=latents, reference=reference)  # the newest clean latent: next reference
         return out.features
 
     def _run(self, x: torch.Tensor, t: float, actions: torch.Tensor, mask: torch.Tensor, write: bool):
@@ -170,7 +165,7 @@ class AutoregressiveSampler:
         B = x.shape[0]
         levels = torch.full((B, 1), t, device=x.device)
         w = self.window
-        reference = w["clean"][:, -1:]  # (B, 1, C, h, w): the previous frame
+        reference = w["clean"][:, -1:] if "clean" in w else None  # (B, 1, C, h, w): the previous frame
         if self.cache is not None:
             return predict(
                 self.model,
@@ -191,7 +186,7 @@ class AutoregressiveSampler:
             torch.cat([w["levels"], levels], 1),
             torch.cat([w["actions"], actions], 1),
             torch.cat([w["mask"], mask], 1),
-            reference=torch.cat([w["reference"], reference], 1),
+            reference=None if reference is None else torch.cat([w["reference"], reference], 1),
             extra=self._extra(w["latents"].shape[1] + 1),
         )
         return type(out)(out.prediction[:, -1:], out.features[:, -1:])
@@ -237,14 +232,9 @@ class AutoregressiveSampler:
         clean: torch.Tensor,
     ) -> None:
         """Add the new frame (fed and ``clean`` latents) to the window, keeping ``max_context_frames``."""
-        new = {
-            "latents": fed,
-            "levels": levels,
-            "actions": actions,
-            "mask": mask,
-            "clean": clean,
-            "reference": self.window["clean"][:, -1:],
-        }
+        new = {"latents": fed, "levels": levels, "actions": actions, "mask": mask}
+        if "clean" in self.window:  # a reference model: the new frame's reference is the last frame
+            new.update(clean=clean, reference=self.window["clean"][:, -1:])
         self.window = {
             k: torch.cat([v, new[k]], 1)[:, -self.max_context_frames :] for k, v in self.window.items()
         }
@@ -319,9 +309,10 @@ def generate(
     for s in range(levels.shape[0] - 1):
         t, t_next = levels[s], levels[s + 1]  # (B, T)
         moving = t_next != t
-        # a frame's reference is its predecessor: clean if it is, else its latest estimate
-        known = torch.where((t < 0).reshape(B, T, 1, 1, 1), x, estimate)
-        run = dict(reference=previous_frames(known), extra=extra)
+        reference = None
+        if uses_reference(model):  # a frame's reference is its predecessor: clean if it is, else its estimate
+            reference = previous_frames(torch.where((t < 0).reshape(B, T, 1, 1, 1), x, estimate))
+        run = dict(reference=reference, extra=extra)
         v = predict(model, schedule, x, t.clamp(min=0), actions, action_mask, **run).prediction
         if guidance_scale != 1.0 and actions is not None:
             v = guide(

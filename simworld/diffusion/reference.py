@@ -28,7 +28,12 @@ import torch
 from simworld.diffusion.schedule import NoiseSchedule
 from simworld.models.dit import REFERENCE_MODES, DiT, DiTOutput
 
-__all__ = ["REFERENCE_MODES", "predict", "previous_frames"]
+__all__ = ["REFERENCE_MODES", "predict", "previous_frames", "uses_reference"]
+
+
+def uses_reference(model: DiT) -> bool:
+    """True when ``model`` denoises relative to the previous frame (callers must keep references)."""
+    return model.config.reference != "none"
 
 
 def previous_frames(latents: torch.Tensor, first: torch.Tensor | None = None) -> torch.Tensor:
@@ -69,7 +74,7 @@ def predict(
     Raises:
         ValueError: a reference model without ``reference``, or a reference of another shape.
     """
-    if model.config.reference == "none":
+    if not uses_reference(model):
         return model(x, noise_levels, actions, action_mask, **kwargs)
     if reference is None or reference.shape != x.shape:
         raise ValueError(

@@ -74,6 +74,26 @@ def test_kv_cache_equals_recomputation_per_attention(schedule, attention):
     )
 
 
+@pytest.mark.parametrize("reference", ["none", "previous"])
+def test_the_window_keeps_clean_latents_only_for_reference_models(schedule, reference):
+    """The window is copied every step: plain models must not carry reference state in it."""
+    ar = AutoregressiveSampler(
+        tiny_dit(reference=reference), schedule, SamplerConfig(num_inference_steps=1), 2
+    )
+    latents, actions, mask = context()
+    ar.reset(latents, actions, mask)
+    for _ in range(3):  # past the 2-frame window
+        ar.next_frame(torch.zeros(B, FLAT_DIM))
+    keys = {"latents", "levels", "actions", "mask"}
+    if reference == "none":
+        assert set(ar.window) == keys
+    else:
+        assert set(ar.window) == keys | {"clean", "reference"}
+        assert ar.window["clean"].shape == ar.window["latents"].shape == (B, 2, C, S, S)
+        # each kept frame's reference is the clean frame before it, even after the window slid
+        torch.testing.assert_close(ar.window["reference"][:, 1], ar.window["clean"][:, 0])
+
+
 def test_sliding_window_keeps_going(model, schedule):
     config = SamplerConfig(num_inference_steps=1)
     out = run(model, schedule, config, frames=4, use_kv_cache=True, window=2)
