@@ -8,14 +8,38 @@ A learned null embedding replaces a frame's action where ``mask`` is False: the 
 clip (no action led to it) and frames whose action was dropped for classifier-free guidance.
 The extra embedding is the hook for text or scene-label conditioning (issue 12); it is off unless
 ``DiTConfig.extra_cond_dim > 0`` and has its own null embedding.
+
+Camera deltas enter the flat vector as ``degrees / 180``: a typical turn of 1-5 degrees is 0.005-0.03,
+next to binary keys of 1.0, so a linear embedding barely sees it and learns camera control slowly.
+``camera_encoding="mu_law"`` feeds the embedding the μ-law companded angle instead (VPT's camera
+encoding, Baker et al. 2022, made continuous: μ = 10 over ±10 degrees): sign(d)·ln(1 + μ|d|/10)/ln(1 + μ),
+0.25 at 1 degree, 0.75 at 5, 1 at 10, 2.1 at 180; monotone, so no two turns are confused.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from einops import rearrange
 from torch import nn
+
+from simworld.actions import CAMERA_MAX_DEG, FLAT_CAMERA, FLAT_DIM
+
+CAMERA_ENCODINGS = ("linear", "mu_law")
+"""How the action embedding reads the flat camera entries (module docstring)."""
+CAMERA_MU, CAMERA_MU_RANGE_DEG = 10.0, 10.0
+"""μ-law constants of ``camera_encoding="mu_law"`` (VPT's ``mu`` and ``camera_maxval``)."""
+
+
+def mu_law_camera(flat: torch.Tensor) -> torch.Tensor:
+    """Flat actions (..., FLAT_DIM) with the camera entries (degrees / 180) μ-law companded."""
+    degrees = flat[..., FLAT_CAMERA].float() * CAMERA_MAX_DEG
+    companded = torch.sign(degrees) * torch.log1p(CAMERA_MU * degrees.abs() / CAMERA_MU_RANGE_DEG)
+    out = flat.clone()
+    out[..., FLAT_CAMERA] = (companded / math.log1p(CAMERA_MU)).to(flat.dtype)
+    return out
 
 
 class NoiseLevelEmbedding(nn.Module):
@@ -69,7 +93,26 @@ class ActionEncoder(MaskedEmbedding):
     Args:
         action_dim: flat action length (``simworld.actions.FLAT_DIM``).
         dim: model width.
+        camera_encoding: ``"linear"`` (the flat entries as they are) or ``"mu_law"`` (module
+            docstring; needs the canonical layout, ``action_dim == FLAT_DIM``).
+
+    Raises:
+        ValueError: an unknown encoding, or ``"mu_law"`` on a non-canonical action layout.
     """
 
-    def __init__(self, action_dim: int, dim: int) -> None:
+    def __init__(self, action_dim: int, dim: int, camera_encoding: str = "linear") -> None:
+        if camera_encoding not in CAMERA_ENCODINGS:
+            raise ValueError(f"camera_encoding must be one of {CAMERA_ENCODINGS}, got {camera_encoding!r}")
+        if camera_encoding == "mu_law" and action_dim != FLAT_DIM:
+            raise ValueError(
+                f"camera_encoding='mu_law' reads the canonical flat layout (action_dim={FLAT_DIM}), "
+                f"got action_dim={action_dim}; use 'linear'"
+            )
         super().__init__(action_dim, dim)
+        self.camera_encoding = camera_encoding
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Embed flat actions (B, T, action_dim); frames with ``mask`` (B, T) False get the null action."""
+        if self.camera_encoding == "mu_law" and values.shape[-1] == self.in_dim:
+            values = mu_law_camera(values)
+        return super().forward(values, mask)

@@ -27,7 +27,7 @@ from torch import nn
 from simworld.actions import FLAT_DIM
 from simworld.models.attention import GridLayout, Layout, PackedLayout
 from simworld.models.blocks import DiTBlock, FinalLayer
-from simworld.models.conditioning import ActionEncoder, MaskedEmbedding, NoiseLevelEmbedding
+from simworld.models.conditioning import CAMERA_ENCODINGS, ActionEncoder, MaskedEmbedding, NoiseLevelEmbedding
 from simworld.models.kv_cache import KVCache
 from simworld.models.packing import PackedClips, patchify, unpack, unpatchify
 from simworld.models.rope import rope_axis_dims
@@ -72,6 +72,8 @@ class DiTConfig:
         reference: "none" or "previous": denoise each frame relative to the previous frame's clean
             latent (``simworld.diffusion.reference``; the patch embedding reads 2C channels and
             callers go through ``reference.predict``).
+        camera_encoding: "linear" (camera entries as ``degrees / 180``) or "mu_law" (companded, so
+            turns of a few degrees are not near zero; ``simworld.models.conditioning``).
     """
 
     in_channels: int = 4
@@ -89,8 +91,9 @@ class DiTConfig:
     qk_norm: bool = True
     spatial_pos: str = "none"
     reference: str = "none"
+    camera_encoding: str = "linear"
 
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ("spatial_pos", "reference")
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("spatial_pos", "reference", "camera_encoding")
     """Fields a checkpoint may lack (written before they existed; the default is the old behaviour)."""
 
     def __post_init__(self) -> None:
@@ -102,6 +105,10 @@ class DiTConfig:
             raise ValueError(f"spatial_pos must be one of {SPATIAL_POS_MODES}, got {self.spatial_pos!r}")
         if self.reference not in REFERENCE_MODES:
             raise ValueError(f"reference must be one of {REFERENCE_MODES}, got {self.reference!r}")
+        if self.camera_encoding not in CAMERA_ENCODINGS:
+            raise ValueError(
+                f"camera_encoding must be one of {CAMERA_ENCODINGS}, got {self.camera_encoding!r}"
+            )
         for name in ("in_channels", "patch_size", "hidden_size", "depth", "num_heads", "action_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -173,7 +180,7 @@ class DiT(nn.Module):
         kinds = ("full",) if config.attention == "spacetime" else ("spatial", "temporal")
         self.patch_embed = nn.Linear(config.input_channels * p * p, D)
         self.noise_embed = NoiseLevelEmbedding(D, config.timestep_channels)
-        self.action_embed = ActionEncoder(config.action_dim, D)
+        self.action_embed = ActionEncoder(config.action_dim, D, config.camera_encoding)
         self.extra_embed = MaskedEmbedding(config.extra_cond_dim, D) if config.extra_cond_dim else None
         self.blocks = nn.ModuleList(
             DiTBlock(D, config.num_heads, config.mlp_ratio, kinds, len(kinds) * i, config.qk_norm)

@@ -38,6 +38,8 @@ class ModelConfig:
             each token's fractional position in its frame: ``simworld.models.spatial_pos``).
         reference: "none" or "previous" (denoise each frame relative to the previous frame's
             clean latent: ``simworld.diffusion.reference``).
+        camera_encoding: "linear" (camera deltas as degrees / 180) or "mu_law" (companded, so
+            that small turns are not near zero: ``simworld.models.conditioning``).
         head_hidden: hidden width of the reward/termination head.
         max_context_frames: sliding context window stored in the checkpoint for sampling.
         objective: diffusion-forcing objective (context noise, action dropout, head weights).
@@ -52,6 +54,7 @@ class ModelConfig:
     qk_norm: bool = True
     spatial_pos: str = "none"
     reference: str = "none"
+    camera_encoding: str = "linear"
     head_hidden: int = 256
     max_context_frames: int = 32
     objective: DiffusionForcingConfig = field(default_factory=DiffusionForcingConfig)
@@ -77,6 +80,7 @@ class ModelConfig:
             qk_norm=self.qk_norm,
             spatial_pos=self.spatial_pos,
             reference=self.reference,
+            camera_encoding=self.camera_encoding,
         )
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from simworld.actions import FLAT_DIM
+from simworld.actions import CAMERA_MAX_DEG, FLAT_CAMERA, FLAT_DIM
+from simworld.models.conditioning import mu_law_camera
 from simworld.models.dit import PRESETS, DiT, DiTConfig
 from simworld.models.flops import dit_forward_flops, parameter_count
 from simworld.models.kv_cache import KVCache
@@ -279,3 +280,39 @@ def test_only_fractional_positions_let_a_model_place_content_in_a_uniform_frame(
         assert unseen == pytest.approx(1.0, abs=1e-3)  # the best position-blind answer: 0 everywhere
     else:
         assert unseen < 0.01
+
+
+def test_mu_law_camera_encoding_spreads_small_turns_and_keeps_the_rest():
+    flat = torch.zeros(7, FLAT_DIM)
+    degrees = torch.tensor([-180.0, -10.0, -1.0, 0.0, 1.0, 5.0, 10.0])
+    flat[:, FLAT_CAMERA.start + 1] = degrees / CAMERA_MAX_DEG  # yaw
+    flat[:, 0] = 1.0  # a key stays as it is
+    out = mu_law_camera(flat)
+    yaw = out[:, FLAT_CAMERA.start + 1]
+    assert torch.allclose(yaw[[1, 3, 6]], torch.tensor([-1.0, 0.0, 1.0]), atol=1e-6)  # ±10° -> ±1
+    assert 0.2 < yaw[4] < 0.3 and 0.7 < yaw[5] < 0.8  # 1° and 5°: far from 0.006 and 0.03
+    assert torch.allclose(yaw[2], -yaw[4]) and yaw[0] < -2.0  # odd; 180° stays beyond 10°
+    assert torch.all(yaw[1:] > yaw[:-1])  # monotone: no two turns are confused
+    assert torch.equal(out[:, 0], flat[:, 0])  # keys untouched
+    assert torch.equal(out[:, FLAT_CAMERA.start], flat[:, FLAT_CAMERA.start])  # pitch 0 stays 0
+
+
+def test_camera_encoding_is_what_the_action_embedding_reads():
+    torch.manual_seed(0)
+    linear = DiT(DiTConfig.preset("tiny", in_channels=3))
+    mu = DiT(DiTConfig.preset("tiny", in_channels=3, camera_encoding="mu_law"))
+    mu.load_state_dict(linear.state_dict())  # same tensors: the encoding adds none
+    actions = torch.zeros(1, 2, FLAT_DIM)
+    actions[0, 1, FLAT_CAMERA] = torch.tensor([2.0, -3.0]) / CAMERA_MAX_DEG
+    got = mu.action_embed(actions)
+    assert torch.allclose(got, linear.action_embed(mu_law_camera(actions)))
+    assert not torch.allclose(got[0, 1], linear.action_embed(actions)[0, 1])
+    assert torch.allclose(got[0, 0], linear.action_embed(actions)[0, 0])  # no camera: same
+
+
+def test_camera_encoding_validation():
+    with pytest.raises(ValueError, match=r"camera_encoding must be one of \('linear', 'mu_law'\)"):
+        DiTConfig.preset("tiny", camera_encoding="log")
+    with pytest.raises(ValueError, match="canonical flat layout"):
+        DiT(DiTConfig.preset("tiny", action_dim=4, camera_encoding="mu_law"))
+    assert DiTConfig.preset("tiny").camera_encoding == "linear"  # what checkpoints without the field mean
